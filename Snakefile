@@ -1,0 +1,37 @@
+# painmrs: a reproducible MRS study workflow. The logic lives in src/painmrs; the rules in
+# rules/*.smk are thin; config/config.yaml (validated before any job runs) names the study.
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+
+
+if SIMULATE:
+
+    include: "rules/simulate.smk"
+
+
+include: "rules/convert.smk"
+include: "rules/inventory.smk"
+include: "rules/process.smk"
+include: "rules/fit.smk"
+include: "rules/stats.smk"
+include: "rules/report.smk"
+
+
+if TRUTH:
+
+    include: "rules/validation.smk"
+
+
+if Path(workflow.basedir, "rules", "provenance.smk").exists():
+
+    include: "rules/provenance.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_targets,

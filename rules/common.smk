@@ -1,0 +1,191 @@
+# Shared set-up: config validation (before any job runs), paths, and the input functions
+# that turn the inventory's scans table into the workflow's wildcards.
+import os
+import re
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+# The library lives in src/; make it importable when the package is not installed.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from painmrs.study.config import validate_config  # noqa: E402
+from painmrs.study.inventory import read_scans  # noqa: E402
+from painmrs.study.layout import batch_ids, batches  # noqa: E402
+from painmrs.study.stages import STATS_TABLES  # noqa: E402
+
+
+def _config_source():
+    files = [str(f) for f in workflow.overwrite_configfiles]
+    return ", ".join(files) if files else "config/config.yaml"
+
+
+# Our validator words errors as "<file>: field 'groups.control': ..."; snakemake's validate
+# then runs the same schema (and fills its defaults) in the snakemake-workflows idiom.
+CONFIG_SOURCE = _config_source()
+validate_config(config, CONFIG_SOURCE)
+validate(config, "../config/schemas/config.schema.yaml")
+
+RESULTS = config["results_dir"]
+BIDS = config["dataset"]["bids_dir"]
+TRUTH = config["dataset"].get("truth_dir", "")
+SIMULATE = config["dataset"]["simulate"]
+LOGS = f"{RESULTS}/logs"
+INVENTORY = f"{RESULTS}/inventory"
+DERIV = f"{RESULTS}/derivatives"
+EXEC = config["execution"]
+SCANS_PER_JOB = EXEC["scans_per_job"]
+ACQ_PATTERN = "|".join(re.escape(a) for a in config["sequences"])
+
+
+# ---- vendor conversion targets (from the config's dataset.vendor_files) -------------------
+def _vendor_targets():
+    """BIDS-relative output path -> (vendor file, spec2nii format) for every vendor file."""
+    targets = {}
+    for entry in config["dataset"].get("vendor_files", []):
+        sub = f"sub-{entry['subject']}"
+        ses = f"ses-{entry['session']}" if entry.get("session") else ""
+        folder = os.path.join(*[p for p in (sub, ses, "mrs") if p])
+        stem = "_".join(
+            p for p in (sub, ses, f"acq-{entry['acq']}", f"voi-{entry['voi']}") if p
+        )
+        targets[f"{folder}/{stem}_svs.nii.gz"] = (entry["svs"], entry["format"])
+        if entry.get("mrsref"):
+            targets[f"{folder}/{stem}_mrsref.nii.gz"] = (
+                entry["mrsref"],
+                entry["format"],
+            )
+    return targets
+
+
+VENDOR_TARGETS = _vendor_targets()
+VENDOR_PATTERN = "|".join(re.escape(t) for t in VENDOR_TARGETS) or "(?!x)x"
+
+
+def vendor_source(wildcards):
+    source, fmt = VENDOR_TARGETS[wildcards.mrsfile]
+    if fmt == "philips":
+        spar = [
+            str(Path(source).with_suffix(ext))
+            for ext in (".spar", ".SPAR")
+            if Path(source).with_suffix(ext).exists()
+        ]
+        return [source] + spar[:1]
+    return [source]
+
+
+def vendor_format(wildcards):
+    return VENDOR_TARGETS[wildcards.mrsfile][1]
+
+
+# ---- inventory inputs -----------------------------------------------------------------------
+def inventory_inputs(wildcards):
+    """What the inventory depends on: the simulated study, converted files, or the BIDS files."""
+    if SIMULATE:
+        return {"bids": BIDS}
+    files = {"participants": f"{BIDS}/participants.tsv"}
+    converted = [f"{BIDS}/{t}" for t in VENDOR_TARGETS]
+    on_disk = sorted(
+        str(p)
+        for p in Path(BIDS).glob("sub-*/**/*")
+        if p.is_file() and p.name.endswith((".nii.gz", ".nii", ".tsv"))
+    )
+    files["data"] = sorted(set(converted) | set(on_disk))
+    return files
+
+
+# ---- wildcards from the scans table (after the inventory checkpoint) ------------------------
+def scans_table():
+    return read_scans(checkpoints.inventory.get().output.scans)
+
+
+def all_batches(wildcards=None):
+    return batch_ids(len(scans_table()), SCANS_PER_JOB)
+
+
+def batch_scans(batch):
+    """Rows of the scans table handled by batch ``b0003`` (scans sorted by stem)."""
+    scans = scans_table()
+    stems = batches(scans["stem"], SCANS_PER_JOB)[int(batch.lstrip("b"))]
+    return scans.set_index("stem").loc[stems].reset_index()
+
+
+def batch_stems(wildcards):
+    return list(batch_scans(wildcards.batch)["stem"])
+
+
+def process_manifests(wildcards):
+    return expand(f"{RESULTS}/batches/process/{{batch}}.tsv", batch=all_batches())
+
+
+def batch_raw_inputs(wildcards):
+    """The batch's raw scans. A simulated study is one directory output (tracked through the
+    inventory), so its files are not listed one by one."""
+    if SIMULATE:
+        return []
+    rows = batch_scans(wildcards.batch)
+    files = [f"{BIDS}/{p}" for p in rows["svs"]]
+    files += [f"{BIDS}/{p}" for p in rows["mrsref"] if p]
+    return files
+
+
+def fit_manifests(wildcards):
+    return expand(f"{RESULTS}/batches/fit/{{batch}}.tsv", batch=all_batches())
+
+
+def batch_basis_dirs(wildcards):
+    acqs = sorted(set(batch_scans(wildcards.batch)["acq"]))
+    return [f"{RESULTS}/basis/{acq}" for acq in acqs]
+
+
+def basis_sample_path(wildcards):
+    """One raw scan of this acquisition: the basis is simulated on its frequency and grid."""
+    scans = scans_table()
+    rows = scans[scans["acq"] == wildcards.acq]
+    return f"{BIDS}/{rows['svs'].iloc[0]}"
+
+
+def basis_sample_scan(wildcards):
+    return [] if SIMULATE else [basis_sample_path(wildcards)]
+
+
+def sessions_tables(wildcards=None):
+    """Per-subject sessions tables of the scanned subjects (validated by the inventory)."""
+    subjects = sorted(set(scans_table()["subject"]))
+    paths = [Path(BIDS, s, f"{s}_sessions.tsv") for s in subjects]
+    return [str(p) for p in paths if p.is_file()]
+
+
+def report_inputs(wildcards):
+    inputs = {
+        "table": f"{RESULTS}/metabolites.tsv",
+        "qc": f"{RESULTS}/qc/qc.tsv",
+        "stats": expand(f"{RESULTS}/stats/{{name}}.tsv", name=STATS_TABLES),
+        "fitted": fit_manifests(wildcards),
+    }
+    if TRUTH:
+        inputs["recovery"] = f"{RESULTS}/validation/recovery.tsv"
+    return inputs
+
+
+def batch_runtime(wildcards):
+    return int(max(10, EXEC["runtime_min_per_scan"] * SCANS_PER_JOB))
+
+
+# ---- final targets --------------------------------------------------------------------------
+def final_targets(wildcards):
+    """Every stage that exists: the inventory, then each later stage's study-level outputs."""
+    targets = [
+        f"{INVENTORY}/scans.tsv",
+        f"{RESULTS}/qc/qc.tsv",
+        f"{RESULTS}/metabolites.tsv",
+        f"{RESULTS}/report/index.html",
+    ]
+    if TRUTH:
+        targets.append(f"{RESULTS}/validation/recovery.tsv")
+    if "PROVENANCE_MANIFEST" in globals():  # rules/provenance.smk: the run's manifest
+        targets.append(PROVENANCE_MANIFEST)
+    return targets

@@ -1,0 +1,45 @@
+rule study_table:
+    input:
+        fitted=fit_manifests,
+        qc=f"{RESULTS}/qc/qc.tsv",
+        participants=f"{INVENTORY}/participants.tsv",
+    output:
+        table=report(
+            f"{RESULTS}/metabolites.tsv",
+            caption="../report/metabolites.rst",
+            category="Study table",
+        ),
+        sidecar=f"{RESULTS}/metabolites.json",
+    log:
+        f"{LOGS}/study_table.log",
+    conda:
+        "../envs/stats.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        config_source=CONFIG_SOURCE,
+        sessions=sessions_tables,
+    script:
+        "../scripts/study_table.py"
+
+
+rule statistics:
+    input:
+        table=f"{RESULTS}/metabolites.tsv",
+    output:
+        tables=expand(f"{RESULTS}/stats/{{name}}.tsv", name=STATS_TABLES),
+    log:
+        f"{LOGS}/statistics.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/statistics.tsv"
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        config_source=CONFIG_SOURCE,
+    script:
+        "../scripts/statistics.py"

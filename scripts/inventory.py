@@ -1,0 +1,25 @@
+"""Snakemake wrapper: build the validated scan inventory of the study (checkpoint inventory)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
+
+from painmrs.study.inventory import build_inventory, write_inventory  # noqa: E402
+from painmrs.study.runlog import logged  # noqa: E402
+
+with logged(snakemake.log[0], "inventory") as log:
+    inventory = build_inventory(snakemake.params.bids_dir, snakemake.config)
+    log.info(
+        "%d scans, %d participants, %d sessions; %d scans without a water reference",
+        len(inventory.scans),
+        len(inventory.participants),
+        len(inventory.sessions),
+        int((~inventory.scans["water_available"]).sum()),
+    )
+    write_inventory(
+        inventory,
+        snakemake.output.scans,
+        snakemake.output.participants,
+        snakemake.output.sessions,
+    )

@@ -1,0 +1,346 @@
+"""Basis simulation: PRESS and MEGA-PRESS basis sets from spin systems, with a line-list cache.
+
+The density-matrix engine (:mod:`painmrs.basis.density_matrix`) turns a spin system and a
+sequence into a line list (frequency in Hz, complex amplitude). Line lists depend on the
+spin system, the sequence timing, the field and the ppm reference -- not on dwell time,
+number of points or linewidth -- so they are cached (in memory and on disk) and rendered
+onto any time grid cheaply. Disk cache: ``$PAINMRS_CACHE`` (``off`` disables it) or
+``~/.cache/painmrs``, file ``basis_lines/<sha256 key>.npz``; the key hashes every number of
+the spin system, the sequence events, the field, the reference and the format version.
+
+PRESS timing: TE1 is the first echo period and TE2 = TE - TE1 (see ``press`` in the engine).
+When ``te1_ms`` is not given we use ``default_te1_ms``: 11 ms for PRESS (the ISMRM 2016
+challenge's TE 30 = 11 + 19 split, a typical short-TE vendor split) capped at TE/2, and
+for MEGA-PRESS TE1 = 17 ms (typical of vendor MEGA-PRESS implementations at TE 68 ms,
+where TE2 must hold two 15-20 ms editing pulses).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import scipy.signal
+
+from ..atomic import atomic_path
+from ..mrs import H2O_PPM
+from .basis_set import BasisSet
+from .density_matrix import Event, mega_press, press, pulse_acquire, render_fid, simulate_system_lines
+from .macromolecules import DEFAULT_MM, EDITED_MM, MM_COMPONENTS, mm_basis, mm_fid
+from .spin_systems import DEFAULT_METABOLITES, Metabolite, get_metabolite
+
+LINES_FORMAT_VERSION = 2
+_MEMORY: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+#: Default full width of the ideal (rectangular) editing band, Hz. Wide enough that the
+#: 1.9 ppm pulse covers GABA C3 (1.89 ppm) and the Glu/Gln C3 protons (2.04-2.13 ppm) that
+#: co-edit Glx at 3.75 ppm, as a real 15-20 ms Gaussian editing pulse does at 3T.
+DEFAULT_EDIT_BANDWIDTH_HZ = 60.0
+
+
+def default_te1_ms(sequence: str, echo_time_ms: float) -> float:
+    if sequence.upper().startswith("MEGA"):
+        return min(17.0, echo_time_ms / 2)
+    return min(11.0, echo_time_ms / 2)
+
+
+# ---------------------------------------------------------------------------------------
+# cache
+# ---------------------------------------------------------------------------------------
+def cache_dir() -> Path | None:
+    """Disk cache folder, or None when disabled (PAINMRS_CACHE=off)."""
+    env = os.environ.get("PAINMRS_CACHE")
+    if env is not None and env.strip().lower() in ("", "0", "off", "none", "false"):
+        return None
+    return Path(env) if env else Path.home() / ".cache" / "painmrs"
+
+
+def _events_json(events: Sequence[Event]) -> list:
+    return [[type(e).__name__, dataclasses.asdict(e)] for e in events]
+
+
+def lines_key(met: Metabolite, events: Sequence[Event], spectrometer_mhz: float, ppm_reference: float) -> str:
+    text = json.dumps(
+        {
+            "version": LINES_FORMAT_VERSION,
+            "systems": [s.key() for s in met.systems],
+            "events": _events_json(events),
+            "mhz": round(float(spectrometer_mhz), 9),
+            "ref": round(float(ppm_reference), 9),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def metabolite_lines(
+    met: Metabolite, events: Sequence[Event], spectrometer_mhz: float, ppm_reference: float = H2O_PPM, *, cache: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Line list of a metabolite (all its spin systems), from the cache when possible."""
+    key = lines_key(met, events, spectrometer_mhz, ppm_reference)
+    if cache and key in _MEMORY:
+        return _MEMORY[key]
+    folder = cache_dir() if cache else None
+    path = folder / "basis_lines" / f"{key}.npz" if folder else None
+    if path is not None and path.is_file():
+        try:
+            with np.load(path) as z:
+                lines = (z["freqs"].copy(), z["amps"].copy())
+            _MEMORY[key] = lines
+            return lines
+        except (OSError, ValueError, KeyError):
+            pass  # corrupt cache file: recompute and overwrite
+    fs, As = [], []
+    for system in met.systems:
+        f, a = simulate_system_lines(system, events, spectrometer_mhz, ppm_reference)
+        fs.append(f)
+        As.append(a)
+    lines = (np.concatenate(fs), np.concatenate(As))
+    if cache:
+        _MEMORY[key] = lines
+        if path is not None:
+            try:
+                with atomic_path(path) as tmp:
+                    with open(tmp, "wb") as fh:
+                        np.savez(fh, freqs=lines[0], amps=lines[1])
+            except OSError:
+                pass  # read-only cache location: keep the in-memory copy only
+    return lines
+
+
+def clear_memory_cache() -> None:
+    _MEMORY.clear()
+
+
+# ---------------------------------------------------------------------------------------
+# public API
+# ---------------------------------------------------------------------------------------
+def _render(metabolites, events, *, spectrometer_mhz, dwell_s, n_points, linewidth_hz, ppm_reference, gaba_set, cache):
+    t = np.arange(n_points) * dwell_s
+    fids, sources, protons, keys = [], {}, {}, {}
+    for name in metabolites:
+        if name in MM_COMPONENTS:  # parametric MM/lipid component requested by name
+            fids.append(mm_fid(name, spectrometer_mhz=spectrometer_mhz, dwell_s=dwell_s, n_points=n_points, ppm_reference=ppm_reference))
+            sources[name] = "painmrs.basis.macromolecules"
+            protons[name] = float(sum(p[1] for p in MM_COMPONENTS[name]))
+            continue
+        met = get_metabolite(name, gaba_set=gaba_set)
+        f, a = metabolite_lines(met, events, spectrometer_mhz, ppm_reference, cache=cache)
+        fids.append(render_fid(f, a, t, lorentz_fwhm_hz=linewidth_hz))
+        sources[name] = met.source
+        protons[name] = met.n_protons
+        keys[name] = lines_key(met, events, spectrometer_mhz, ppm_reference)
+    return np.stack(fids, axis=1), sources, protons, keys
+
+
+def _check_grid(dwell_s, n_points, spectrometer_mhz, echo_time_ms, te1_ms):
+    from ..errors import InputError
+
+    if not (0 < dwell_s < 1):
+        raise InputError(None, "dwell_s", f"must be in (0, 1) s, got {dwell_s!r}")
+    if int(n_points) < 2:
+        raise InputError(None, "n_points", f"must be >= 2, got {n_points!r}")
+    if not spectrometer_mhz > 0:
+        raise InputError(None, "spectrometer_mhz", f"must be > 0, got {spectrometer_mhz!r}")
+    if echo_time_ms < 0:
+        raise InputError(None, "echo_time_ms", f"must be >= 0, got {echo_time_ms!r}")
+    if te1_ms is not None and not (0 <= te1_ms <= echo_time_ms):
+        raise InputError(None, "te1_ms", f"must be between 0 and TE = {echo_time_ms} ms, got {te1_ms!r}")
+
+
+def simulate_basis(
+    metabolites: Sequence[str] | None = None,
+    *,
+    sequence: str = "PRESS",
+    echo_time_ms: float = 30.0,
+    te1_ms: float | None = None,
+    spectrometer_mhz: float = 123.2,
+    dwell_s: float = 1 / 4000,
+    n_points: int = 2048,
+    linewidth_hz: float = 2.0,
+    include_mm: bool = False,
+    gaba_set: str | None = None,
+    ppm_reference: float = H2O_PPM,
+    cache: bool = True,
+) -> BasisSet:
+    """Simulated basis set (NIfTI-MRS convention; FID(0) = protons at TE -> 0).
+
+    ``sequence``: "PRESS", "FID" (pulse-acquire, TE ignored) or one of "MEGA-PRESS:ON",
+    "MEGA-PRESS:OFF", "MEGA-PRESS:DIFF" (defaults of :func:`simulate_mega_press_basis`).
+    ``linewidth_hz``: Lorentzian FWHM applied to every line. ``gaba_set``: "govindaraju"
+    (default for PRESS) or "near2013" (default for MEGA-PRESS).
+    """
+    metabolites = tuple(metabolites) if metabolites is not None else DEFAULT_METABOLITES
+    seq = sequence.upper()
+    if seq.startswith("MEGA-PRESS:"):
+        part = seq.split(":", 1)[1]
+        sets = simulate_mega_press_basis(
+            metabolites, echo_time_ms=echo_time_ms, te1_ms=te1_ms, spectrometer_mhz=spectrometer_mhz, dwell_s=dwell_s,
+            n_points=n_points, linewidth_hz=linewidth_hz, include_mm=include_mm, ppm_reference=ppm_reference,
+            gaba_set=gaba_set or "near2013", cache=cache,
+        )
+        if part not in sets:
+            raise ValueError(f"unknown MEGA-PRESS part {part!r} (ON, OFF, DIFF)")
+        return sets[part]
+    if seq not in ("PRESS", "FID"):
+        raise ValueError(f"unknown sequence {sequence!r}: PRESS, FID, MEGA-PRESS:ON|OFF|DIFF")
+    gaba_set = gaba_set or "govindaraju"
+    _check_grid(dwell_s, n_points, spectrometer_mhz, echo_time_ms, te1_ms)
+    if seq == "FID":
+        events, timing = pulse_acquire(), {"te1_ms": 0.0, "te2_ms": 0.0}
+        te_s = 0.0
+    else:
+        te1 = default_te1_ms("PRESS", echo_time_ms) if te1_ms is None else float(te1_ms)
+        te2 = echo_time_ms - te1
+        events, timing = press(te1 / 1000, te2 / 1000), {"te1_ms": te1, "te2_ms": te2}
+        te_s = echo_time_ms / 1000
+    fids, sources, protons, keys = _render(
+        metabolites, events, spectrometer_mhz=spectrometer_mhz, dwell_s=dwell_s, n_points=int(n_points),
+        linewidth_hz=linewidth_hz, ppm_reference=ppm_reference, gaba_set=gaba_set, cache=cache,
+    )
+    names = list(metabolites)
+    meta = {
+        "simulator": "painmrs density matrix, ideal pulses, full strong coupling",
+        "sequence_timing": timing,
+        "gaba_set": gaba_set,
+        "linewidth_hz": linewidth_hz,
+        "lineshape": "lorentzian",
+        "sources": sources,
+        "n_protons": protons,
+        "lines_keys": keys,
+    }
+    mm_names = [n for n in names if n in MM_COMPONENTS]
+    if include_mm:
+        extra = [n for n in DEFAULT_MM if n not in names]
+        if extra:
+            mm = mm_basis(extra, spectrometer_mhz=spectrometer_mhz, dwell_s=dwell_s, n_points=int(n_points), ppm_reference=ppm_reference)
+            fids = np.concatenate([fids, mm.fids], axis=1)
+            names += list(mm.names)
+            mm_names += list(mm.names)
+    if mm_names:
+        meta["macromolecules"] = mm_names
+        meta["mm_components"] = {n: [list(p) for p in MM_COMPONENTS[n]] for n in mm_names}
+    return BasisSet(
+        names=tuple(names), fids=fids, dwell_s=dwell_s, spectrometer_mhz=spectrometer_mhz, ppm_reference=ppm_reference,
+        echo_time_s=te_s, sequence=seq, source="painmrs.basis.simulate", meta=meta,
+    )
+
+
+def simulate_mega_press_basis(
+    metabolites: Sequence[str] | None = None,
+    *,
+    echo_time_ms: float = 68.0,
+    te1_ms: float | None = None,
+    spectrometer_mhz: float = 123.2,
+    dwell_s: float = 1 / 4000,
+    n_points: int = 2048,
+    linewidth_hz: float = 2.0,
+    edit_on_ppm: float = 1.9,
+    edit_off_ppm: float = 7.5,
+    edit_bandwidth_hz: float = DEFAULT_EDIT_BANDWIDTH_HZ,
+    edit_profile: str = "rect",
+    include_mm: bool = False,
+    gaba_set: str = "near2013",
+    ppm_reference: float = H2O_PPM,
+    cache: bool = True,
+) -> dict[str, BasisSet]:
+    """MEGA-PRESS ON, OFF and DIFF (= ON - OFF) basis sets.
+
+    Editing pulses: ideal selective 180s (``edit_profile`` "rect": every spin within
+    +-``edit_bandwidth_hz``/2 of the editing frequency is inverted, others untouched;
+    "gauss": flip angle 180 * exp(-4 ln2 (offset/bandwidth)^2)), flanked by crushers that
+    keep only coherence pathways unchanged by the pulse. Timing: see
+    :func:`painmrs.basis.density_matrix.mega_press`. With ``include_mm`` ON and OFF get the
+    short-TE MM set and DIFF gets the co-edited MM30 (so DIFF = ON - OFF holds for the
+    metabolites only).
+    """
+    metabolites = tuple(metabolites) if metabolites is not None else DEFAULT_METABOLITES
+    _check_grid(dwell_s, n_points, spectrometer_mhz, echo_time_ms, te1_ms)
+    mm_named = [m for m in metabolites if m in MM_COMPONENTS]
+    if mm_named:
+        from ..errors import InputError
+
+        raise InputError(None, "metabolites", f"MM components {mm_named} cannot be edited; use include_mm=True")
+    te1 = default_te1_ms("MEGA-PRESS", echo_time_ms) if te1_ms is None else float(te1_ms)
+    te2 = echo_time_ms - te1
+    out: dict[str, BasisSet] = {}
+    common = dict(spectrometer_mhz=spectrometer_mhz, dwell_s=dwell_s, n_points=int(n_points), linewidth_hz=linewidth_hz,
+                  ppm_reference=ppm_reference, gaba_set=gaba_set, cache=cache)
+    fids = {}
+    metas = {}
+    for part, ppm in (("ON", edit_on_ppm), ("OFF", edit_off_ppm)):
+        events = mega_press(te1 / 1000, te2 / 1000, ppm, edit_bandwidth_hz, edit_profile)
+        fids[part], sources, protons, keys = _render(metabolites, events, **common)
+        metas[part] = keys
+    fids["DIFF"] = fids["ON"] - fids["OFF"]
+    base_meta = {
+        "simulator": "painmrs density matrix, ideal pulses, full strong coupling",
+        "sequence_timing": {
+            "te1_ms": te1, "te2_ms": te2, "edit1_ms": te1 + te2 / 4, "refocus2_ms": te1 + te2 / 2, "edit2_ms": te1 + 3 * te2 / 4,
+        },
+        "editing": {"on_ppm": edit_on_ppm, "off_ppm": edit_off_ppm, "bandwidth_hz": edit_bandwidth_hz, "profile": edit_profile},
+        "gaba_set": gaba_set,
+        "linewidth_hz": linewidth_hz,
+        "lineshape": "lorentzian",
+        "sources": sources,
+        "n_protons": protons,
+    }
+    for part in ("ON", "OFF", "DIFF"):
+        names = list(metabolites)
+        f = fids[part]
+        meta = dict(base_meta)
+        if part != "DIFF":
+            meta["lines_keys"] = metas[part]
+        if include_mm:
+            mm = mm_basis(DEFAULT_MM if part != "DIFF" else EDITED_MM, spectrometer_mhz=spectrometer_mhz, dwell_s=dwell_s,
+                          n_points=int(n_points), ppm_reference=ppm_reference)
+            f = np.concatenate([f, mm.fids], axis=1)
+            names += list(mm.names)
+            meta["macromolecules"] = list(mm.names)
+            meta["mm_components"] = dict(mm.meta["mm_components"])
+        out[part] = BasisSet(
+            names=tuple(names), fids=f, dwell_s=dwell_s, spectrometer_mhz=spectrometer_mhz, ppm_reference=ppm_reference,
+            echo_time_s=echo_time_ms / 1000, sequence=f"MEGA-PRESS:{part}", source="painmrs.basis.simulate", meta=meta,
+        )
+    return out
+
+
+def resample_basis(basis: BasisSet, dwell_s: float, n_points: int) -> BasisSet:
+    """The basis on another time grid (dwell ``dwell_s``, ``n_points`` points).
+
+    Method: band-limited (trigonometric) interpolation. The FID is taken as the sum of the
+    complex exponentials at its DFT frequencies, S_k / N * exp(2 pi i nu_k t), and evaluated
+    at the new times with a chirp-z transform (exact, O(N log N), any dwell ratio).
+    Frequencies outside the new bandwidth are dropped (they would alias), and points beyond
+    the original acquisition time are set to zero (the interpolant is periodic there; basis
+    FIDs have decayed by then). Same dwell: plain truncation / zero-filling. A simulated
+    basis is better re-simulated on the new grid (exact and cheap thanks to the line cache).
+    """
+    n_points = int(n_points)
+    if not (0 < dwell_s < 1) or n_points < 2:
+        from ..errors import InputError
+
+        raise InputError(basis.source, "resample grid", f"bad dwell {dwell_s!r} or points {n_points!r}")
+    n_old, dt_old = basis.n_points, basis.dwell_s
+    if abs(dwell_s - dt_old) <= 1e-12 * dt_old:
+        fids = np.zeros((n_points, basis.fids.shape[1]), dtype=complex)
+        m = min(n_points, n_old)
+        fids[:m] = basis.fids[:m]
+    else:
+        spec = np.fft.fftshift(np.fft.fft(basis.fids, axis=0), axes=0)
+        nu = np.fft.fftshift(np.fft.fftfreq(n_old, dt_old))
+        spec[np.abs(nu) >= 0.5 / dwell_s] = 0  # anti-alias: keep the new band only
+        d_nu = 1 / (n_old * dt_old)
+        w = np.exp(2j * np.pi * d_nu * dwell_s)
+        t = np.arange(n_points) * dwell_s
+        vals = scipy.signal.czt(spec, m=n_points, w=w, a=1.0, axis=0)  # sum_k S_k w^(k j)
+        fids = vals * (np.exp(2j * np.pi * nu[0] * t) / n_old)[:, None]
+        fids[t >= n_old * dt_old] = 0
+    meta = dict(basis.meta)
+    meta["resampled_from"] = {"dwell_s": dt_old, "n_points": n_old, "method": "band-limited chirp-z interpolation"}
+    return basis.replace(fids=np.ascontiguousarray(fids), dwell_s=float(dwell_s), meta=meta)

@@ -1,0 +1,61 @@
+"""``painmrs process``: process one scan (coil combination ... QC) and write its derived files."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+NAME = "process"
+HELP = "process one MRS scan (NIfTI-MRS) into clean spectra, a QC sidecar and a QC figure"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--metab", required=True, help="metabolite scan (NIfTI-MRS, e.g. *_svs.nii.gz)")
+    parser.add_argument("--water", help="water reference (NIfTI-MRS, e.g. *_mrsref.nii.gz)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--stem", help="output file stem (default: the metabolite file name up to _svs)")
+    parser.add_argument("--config", help="YAML file whose 'processing:' section sets the options")
+    parser.add_argument(
+        "--sequence", choices=["auto", "PRESS", "MEGA-PRESS"], help="override sequence detection (default: auto)"
+    )
+
+
+def default_stem(path: str | Path) -> str:
+    name = Path(path).name
+    name = re.sub(r"\.nii(\.gz)?$", "", name)
+    return re.sub(r"_svs$", "", name)
+
+
+def run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from ..errors import InputError
+    from ..io import nifti_mrs
+    from ..processing import ProcessingOptions, process_scan, write_processed
+
+    section = {}
+    if args.config:
+        try:
+            with open(args.config, encoding="utf-8") as fh:
+                config = yaml.safe_load(fh) or {}
+        except FileNotFoundError:
+            raise InputError(args.config, None, "config file does not exist") from None
+        except yaml.YAMLError as exc:
+            raise InputError(args.config, None, f"not valid YAML: {exc}") from None
+        if not isinstance(config, dict):
+            raise InputError(args.config, None, "config must be a mapping")
+        section = config.get("processing", {}) or {}
+        if not isinstance(section, dict):
+            raise InputError(args.config, "processing", "must be a mapping of options")
+    if args.sequence:
+        section = dict(section, sequence=args.sequence)
+    options = ProcessingOptions.from_config(section, source=args.config)
+    metab = nifti_mrs.read(args.metab)
+    water = nifti_mrs.read(args.water) if args.water else None
+    stem = args.stem or default_stem(args.metab)
+    scan = process_scan(metab, water, options, stem=stem)
+    paths = write_processed(scan, args.out, stem)
+    for key in sorted(paths):
+        print(f"{key}\t{paths[key]}")
+    return 0

@@ -1,0 +1,377 @@
+"""Participants, sessions and true concentrations of every scan (no spectra yet).
+
+Concentration model for subject i, region r, session s and metabolite m (facts.md §6)::
+
+    c_GM = base_GM[m] * age[m](age_i) * (1 + group_pct[g, r, m]/100) * subj[i, r, m]
+           * sess[i, s, r, m] * (1 + treat_pct[study, arm, s, r, m]/100)
+    c_WM = c_GM / gm_wm_ratio[m]          (CSF holds no metabolite)
+
+- ``age[m] = 1 + pct_per_decade[m]/100 * (age - reference_age)/10``;
+- ``subj``: log-normal, mean 1, CV = between_subject_cv[m] (one draw per subject and region,
+  constant over sessions); ``sess``: log-normal, CV = within_subject_cv (one per session);
+- co-edited MM30 (GABA-equivalent mM) = fraction/(1 - fraction) * GABA, so GABA+ = GABA / 0.55
+  and any GABA+ shift is a GABA shift;
+- pain coupling: each group's score is built after the concentrations as
+  ``mean + sd * (sum_k r_k * zhat_k + sqrt(1 - sum_k r_k^2) * e)``, where ``zhat_k`` is the
+  within-group standardised log baseline tissue concentration of the coupled metabolite, so
+  the within-group Pearson r between tissue concentration and score is r_k (up to clipping
+  of scores to the instrument range and rounding). The acupuncture coupling does the same
+  with the post/baseline change within each arm.
+
+Every subject draws from its own RNG stream (seed, subject id), so a subject's values do not
+depend on which other subjects or scans are simulated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from .design import (
+    ACQS,
+    REPORTED_COMBINATIONS,
+    SCORES,
+    STUDY_KINDS,
+    Design,
+    between_subject_cv,
+    components,
+    gm_wm_ratio,
+    stream,
+)
+
+TISSUES = ("GM", "WM", "CSF")
+
+
+@dataclasses.dataclass
+class Session:
+    label: str  # BIDS label without "ses-"
+    time: str  # baseline | post
+    arm: str  # treatment at this session ("n/a" for cross-sectional)
+    period: str  # "1", "2" for crossover; "n/a" otherwise
+    scores: dict[str, float]
+    fractions: dict[str, np.ndarray]  # region -> (fGM, fWM, fCSF)
+    factors: dict[str, dict[str, float]]  # region -> metab -> multiplicative factor (sess * treat)
+
+
+@dataclasses.dataclass
+class Subject:
+    participant_id: str  # without "sub-"
+    group: str
+    age: float
+    sex: str
+    study: str
+    arm: str  # parallel arm, crossover sequence, or "n/a"
+    scores: dict[str, float]  # baseline scores
+    subj_factor: dict[str, dict[str, float]]  # region -> metab -> c_GM before session factors
+    sessions: list[Session]
+    rng_scores: Any = None
+
+
+@dataclasses.dataclass
+class Scan:
+    subject: str
+    session: str
+    region: str
+    acq: str
+    stem: str
+    group: str
+    f_gm: float
+    f_wm: float
+    f_csf: float
+    conc_gm: dict[str, float]
+    conc_wm: dict[str, float]
+
+    def concentrations(self) -> dict[str, dict[str, float]]:
+        """metabolite -> conc_gm/wm/voxel/tissue (mM) incl. combinations (DEVELOPERS.md truth)."""
+        out = {}
+        for m in self.conc_gm:
+            gm, wm = self.conc_gm[m], self.conc_wm[m]
+            vox = self.f_gm * gm + self.f_wm * wm
+            out[m] = {
+                "conc_gm_mM": gm,
+                "conc_wm_mM": wm,
+                "conc_voxel_mM": vox,
+                "conc_tissue_mM": vox / (1 - self.f_csf),
+            }
+        for combo in REPORTED_COMBINATIONS:
+            parts = components(combo)
+            if all(p in out for p in parts):
+                out[combo] = {k: sum(out[p][k] for p in parts) for k in out[parts[0]]}
+        tcr = out["tCr"]["conc_voxel_mM"]
+        tnaa = out["tNAA"]["conc_voxel_mM"]
+        for m in out:
+            out[m]["ratio_tCr"] = out[m]["conc_voxel_mM"] / tcr
+            out[m]["ratio_tNAA"] = out[m]["conc_voxel_mM"] / tnaa
+        return out
+
+
+def metabolites(design: Design) -> list[str]:
+    return list(design["baseline_GM_mM"])
+
+
+def _expand(shifts: dict | None) -> dict[str, float]:
+    """{name: pct} with combinations spread onto components; a component's own entry wins."""
+    out: dict[str, float] = {}
+    shifts = shifts or {}
+    for name, pct in shifts.items():
+        if len(components(name)) > 1:
+            for c in components(name):
+                out[c] = float(pct)
+    for name, pct in shifts.items():
+        if len(components(name)) == 1:
+            out[name] = float(pct)
+    out.pop("MM30", None)  # MM30 follows GABA
+    return out
+
+
+def _lognormal(rng, cv: float, size=None):
+    sigma = np.sqrt(np.log1p(cv**2))
+    return np.exp(sigma * rng.standard_normal(size) - sigma**2 / 2)
+
+
+def _draw_fractions(rng, target, sd):
+    f = np.array(target, float) + rng.normal(0, sd, 3)
+    f = np.clip(f, 0.02, None)
+    return f / f.sum()
+
+
+def _age_factors(design: Design, metabs: list[str], age: float) -> np.ndarray:
+    table = _expand(design["covariate_effects"]["age_per_decade_pct"])
+    pct = np.array([table.get(m, 0.0) for m in metabs])
+    ref = float(design.get("reference_age", 45))
+    return np.maximum(0.2, 1 + pct / 100 * (age - ref) / 10)
+
+
+def _score(rng, spec, limits, z=0.0):
+    v = float(spec["mean"]) + float(spec["sd"]) * z
+    lo, hi = limits
+    return round(float(np.clip(v, lo, hi)), 1)
+
+
+@dataclasses.dataclass
+class Plan:
+    design: Design
+    seed: int
+    subjects: list[Subject]
+    scans: list[Scan]
+    score_columns: list[str]
+
+
+def build_plan(design: Design, seed: int | None = None) -> Plan:
+    seed = int(design.get("random_seed", 0) if seed is None else seed)
+    size = design.size
+    regions = list(design["regions"])
+    metabs = metabolites(design)
+    groups = design["groups"]
+    control = design.get("control_group", "HC")
+    limits = {k: tuple(v) for k, v in design.get("score_limits", {}).items()}
+    for s in SCORES:
+        limits.setdefault(s, (-np.inf, np.inf))
+    age_lo, age_hi = design.get("age_limits", [18, 85])
+    group_eff = design["group_effects_pct_vs_HC"]
+    tissue_sd = float(design.get("tissue_jitter_sd", 0.04))
+    sess_tissue_sd = float(design.get("session_tissue_jitter_sd", 0.01))
+    wcv = float(design.get("within_subject_cv", 0.03))
+    studies_design = design.get("treatment_studies", {})
+
+    # ---- subject list: cross-sectional first, then each study's own subjects ----------
+    entries: list[tuple[str, str, str, str]] = []  # (group, study, arm, id)
+    counters = {g: 0 for g in groups}
+
+    def new_id(g):
+        counters[g] += 1
+        return f"{groups[g].get('label', g)}{counters[g]:03d}"
+
+    for g, n in size.get("groups", {}).items():
+        for _ in range(n):
+            entries.append((g, "crosssectional", "n/a", new_id(g)))
+    for study, spec in (size.get("studies") or {}).items():
+        sd = studies_design[study]
+        g = sd["group"]
+        if STUDY_KINDS[study] == "parallel":
+            arms = list(sd["design"]["arms"])
+            n = int(spec["n_per_arm"])
+            alloc = np.repeat(arms, n)
+            alloc = stream(seed, "allocation", study).permutation(alloc)
+        else:
+            seqs = list(sd["design"]["sequences"])
+            n = int(spec["n"])
+            alloc = np.resize(seqs, n)
+            alloc = stream(seed, "allocation", study).permutation(alloc)
+        for arm in alloc:
+            entries.append((g, study, str(arm), new_id(g)))
+
+    base = np.array([float(design["baseline_GM_mM"][m]) for m in metabs])
+    sigma = np.sqrt(np.log1p(np.array([between_subject_cv(design, m) for m in metabs]) ** 2))
+    group_factor = {}
+    for g in groups:
+        shifts = [(_expand(group_eff.get(g, {}).get(r)) if g != control else {}) for r in regions]
+        group_factor[g] = np.array([[1 + sh.get(m, 0.0) / 100 for m in metabs] for sh in shifts])
+    subjects: list[Subject] = []
+    for g, study, arm, pid in entries:
+        gs = groups[g]
+        rng = stream(seed, "subject", pid)
+        age = float(np.clip(round(rng.normal(gs["age"]["mean"], gs["age"]["sd"])), age_lo, age_hi))
+        sex = "F" if rng.uniform() < float(gs["female_frac"]) else "M"
+        fr_subj = {
+            r: _draw_fractions(rng, [design["regions"][r][k] for k in ("fGM", "fWM", "fCSF")], tissue_sd)
+            for r in regions
+        }
+        z = rng.standard_normal((len(regions), len(metabs)))
+        subj = np.exp(sigma[None, :] * z - sigma[None, :] ** 2 / 2)  # log-normal, mean 1, CV per metabolite
+        conc = base[None, :] * _age_factors(design, metabs, age)[None, :] * group_factor[g] * subj
+        subj_factor = {r: dict(zip(metabs, conc[ri].tolist())) for ri, r in enumerate(regions)}
+        # sessions
+        if study == "crosssectional":
+            sess_specs = [("baseline", "baseline", "n/a", "n/a", None)]
+        elif STUDY_KINDS[study] == "parallel":
+            sess_specs = [("baseline", "baseline", arm, "n/a", None), ("post", "post", arm, "n/a", arm)]
+        else:
+            first, second = arm.split("_then_")
+            sess_specs = [("period1", "post", first, "1", first), ("period2", "post", second, "2", second)]
+        sessions = []
+        for label, time, sess_arm, period, treat in sess_specs:
+            srng = stream(seed, "session", pid, label)
+            fr = {r: _draw_fractions(srng, fr_subj[r], sess_tissue_sd) for r in regions}
+            noise = _lognormal(srng, wcv, (len(regions), len(metabs)))
+            change = {}
+            if treat is not None:
+                change = studies_design[study]["mrs_change_pct"].get(treat, {})
+            factors = {}
+            for ri, r in enumerate(regions):
+                tshift = _expand(change.get(r)) if change else {}
+                row = noise[ri] * np.array([1 + tshift.get(m, 0.0) / 100 for m in metabs]) if tshift else noise[ri]
+                factors[r] = dict(zip(metabs, row.tolist()))
+            sessions.append(Session(label, time, sess_arm, period, {}, fr, factors))
+        subjects.append(Subject(pid, g, age, sex, study, arm, {}, subj_factor, sessions, rng))
+
+    # ---- scores (after concentrations, for the couplings) -----------------------------
+    def tissue_conc(subj: Subject, sess: Session, region: str, metab: str) -> float:
+        m = "GABA" if metab in ("GABA+", "MM30") else metab
+        parts = components(m)
+        f = sess.fractions[region]
+        tot = 0.0
+        for p in parts:
+            gm = subj.subj_factor[region][p] * sess.factors[region][p]
+            tot += f[0] * gm + f[1] * gm / gm_wm_ratio(design, p)
+        return tot / (1 - f[2])
+
+    for g in groups:
+        members = [s for s in subjects if s.group == g]
+        if not members:
+            continue
+        gs = groups[g]
+        couplings = [c for c in design["pain_coupling"] if c["group"] == g]
+        for score in SCORES:
+            if score not in gs:
+                continue
+            mine = [c for c in couplings if c["score"] == score]
+            total = np.zeros(len(members))
+            r2 = 0.0
+            for c in mine:
+                x = np.log([tissue_conc(s, s.sessions[0], c["region"], c["metab"]) for s in members])
+                zhat = (x - x.mean()) / x.std() if len(x) >= 3 and x.std() > 0 else np.zeros_like(x)
+                total += float(c["r"]) * zhat
+                r2 += float(c["r"]) ** 2
+            for k, s in enumerate(members):
+                e = stream(seed, "score", s.participant_id, score).standard_normal()
+                value = total[k] + np.sqrt(max(0.0, 1 - r2)) * e
+                if score == "attacks_per_month":
+                    s.scores[score] = float(np.clip(round(gs[score]["mean"] + gs[score]["sd"] * value), *limits[score]))
+                else:
+                    s.scores[score] = _score(None, gs[score], limits[score], value)
+
+    # ---- session scores (treatment changes) -----------------------------------------------
+    for study, spec in (size.get("studies") or {}).items():
+        sd = studies_design[study]
+        members = [s for s in subjects if s.study == study]
+        if STUDY_KINDS[study] == "parallel":
+            coupling = sd.get("coupling")
+            for arm in sd["design"]["arms"]:
+                in_arm = [s for s in members if s.arm == arm]
+                zhat = np.zeros(len(in_arm))
+                r = 0.0
+                if coupling and in_arm:
+                    x = np.log(
+                        [
+                            tissue_conc(s, s.sessions[1], coupling["region"], coupling["metab"])
+                            / tissue_conc(s, s.sessions[0], coupling["region"], coupling["metab"])
+                            for s in in_arm
+                        ]
+                    )
+                    if len(x) >= 3 and x.std() > 0:
+                        zhat = (x - x.mean()) / x.std()
+                    r = float(coupling["r"])
+                for k, s in enumerate(in_arm):
+                    s.sessions[0].scores = dict(s.scores)
+                    post = dict(s.scores)
+                    for score, mean in sd["clinical_change"][arm].items():
+                        if score not in s.scores:
+                            continue
+                        sdv = float(sd.get("clinical_change_sd", {}).get(score, 1.0))
+                        e = stream(seed, "change", s.participant_id, score).standard_normal()
+                        rr = r if coupling and score == coupling["score"] else 0.0
+                        delta = float(mean) + sdv * (rr * zhat[k] + np.sqrt(1 - rr**2) * e)
+                        post[score] = round(float(np.clip(s.scores[score] + delta, *limits[score])), 1)
+                    s.sessions[1].scores = post
+        else:
+            smd = sd.get("clinical_change_smd", {})
+            for s in members:
+                for sess in s.sessions:
+                    scores = dict(s.scores)
+                    for score, eff in smd.items():
+                        if score not in scores:
+                            continue
+                        gsd = float(groups[s.group][score]["sd"])
+                        e = stream(seed, "period", s.participant_id, sess.label, score).standard_normal()
+                        shift = float(eff) * gsd if sess.arm == "OT" else 0.0
+                        scores[score] = round(float(np.clip(scores[score] + shift + 0.5 * gsd * e, *limits[score])), 1)
+                    sess.scores = scores
+    for s in subjects:
+        if s.study == "crosssectional":
+            s.sessions[0].scores = dict(s.scores)
+
+    # ---- scans ---------------------------------------------------------------------------
+    mm_frac = float(design["macromolecules"]["edited_3ppm"]["fraction_of_GABAplus"])
+    scans: list[Scan] = []
+    seen: set[str] = set()
+    for s in subjects:
+        if s.study == "crosssectional":
+            plan_entries = [e for e in size.get("protocol", []) if not e.get("groups") or s.group in e["groups"]]
+        else:
+            plan_entries = size["studies"][s.study].get("scans", [])
+        for sess in s.sessions:
+            for acq in ACQS:
+                for e in plan_entries:
+                    if e["acq"] != acq:
+                        continue
+                    for r in e["regions"]:
+                        stem = f"sub-{s.participant_id}_ses-{sess.label}_acq-{acq}_voi-{r}"
+                        if stem in seen:
+                            continue
+                        seen.add(stem)
+                        gm = {m: s.subj_factor[r][m] * sess.factors[r][m] for m in metabs}
+                        wm = {m: gm[m] / gm_wm_ratio(design, m) for m in metabs}
+                        if acq == "megapress":
+                            gm["MM30"] = mm_frac / (1 - mm_frac) * gm["GABA"]
+                            wm["MM30"] = mm_frac / (1 - mm_frac) * wm["GABA"]
+                        f = sess.fractions[r]
+                        scans.append(
+                            Scan(
+                                s.participant_id,
+                                sess.label,
+                                r,
+                                acq,
+                                stem,
+                                s.group,
+                                float(f[0]),
+                                float(f[1]),
+                                float(f[2]),
+                                gm,
+                                wm,
+                            )
+                        )
+    score_columns = [sc for sc in SCORES if any(sc in groups[g] for g in {s.group for s in subjects})]
+    return Plan(design, seed, subjects, scans, score_columns)

@@ -1,0 +1,97 @@
+"""The per-scan ``*_fit.tsv`` table: one row per basis spectrum and combination.
+
+Columns: metabolite, spectrum (press | diff | off), amplitude, crlb_sd, crlb_pct, ratio_tCr
+(+ ratio_tNAA if configured), conc_mM (Gasparovic molar, CSF-corrected), conc_molal,
+alpha_corrected (Harris 2015, GABA targets only), snr, fwhm_hz, f_gm, f_wm, f_csf, qc_pass,
+qc_flags. Missing values are written as ``n/a`` (BIDS).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..atomic import write_text
+from ..fitting.model import FitResult
+from .concentrations import QuantOptions, alpha_corrected, water_scaling
+from .qc import QCRules, metabolite_flags, scan_flags
+
+COLUMNS = (
+    "metabolite", "spectrum", "amplitude", "crlb_sd", "crlb_pct", "ratio_tCr", "ratio_tNAA", "conc_mM",
+    "conc_molal", "alpha_corrected", "snr", "fwhm_hz", "f_gm", "f_wm", "f_csf", "qc_pass", "qc_flags",
+)
+
+
+def fit_table(
+    fits: Sequence[tuple[str, FitResult]],
+    *,
+    extra_rows: Sequence[tuple[str, str, float, float]] = (),
+    water_area: float | None = None,
+    proton_unit: float | None = None,
+    fractions: Mapping[str, float] | None = None,
+    te_s: float | None = None,
+    tr_s: float | None = None,
+    quant: QuantOptions | None = None,
+    qc: QCRules | None = None,
+) -> pd.DataFrame:
+    """Rows from one or more fits (``(label, fit)``; earlier labels win name clashes).
+
+    ``extra_rows``: (name, label, amplitude, sd) e.g. the Gaussian GABA+ cross-check.
+    The scan-level SNR / FWHM come from the last fit (OFF for MEGA-PRESS, the PRESS fit).
+    """
+    quant = quant or QuantOptions()
+    qc = qc or QCRules()
+    rows, seen = [], set()
+    for label, fit in fits:
+        for name, amp, sd in fit.rows():
+            if name not in seen:
+                seen.add(name)
+                rows.append((name, label, amp, sd))
+    for name, label, amp, sd in extra_rows:
+        if name not in seen:
+            seen.add(name)
+            rows.append((name, label, amp, sd))
+    ref_fit = fits[-1][1]
+    amps = {r[0]: r[2] for r in rows}
+    df = pd.DataFrame(rows, columns=["metabolite", "spectrum", "amplitude", "crlb_sd"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df["crlb_pct"] = np.where(df.amplitude > 0, 100 * df.crlb_sd / df.amplitude, np.inf)
+    for ref in ("tCr", "tNAA"):
+        if ref in quant.ratio_references:
+            a_ref = amps.get(ref, np.nan)
+            df[f"ratio_{ref}"] = df.amplitude / a_ref if np.isfinite(a_ref) and a_ref > 0 else np.nan
+        else:
+            df[f"ratio_{ref}"] = np.nan
+    df["conc_mM"] = np.nan
+    df["conc_molal"] = np.nan
+    df["alpha_corrected"] = np.nan
+    fr = None
+    if water_area is not None and proton_unit is not None and te_s is not None and tr_s is not None:
+        ws = water_scaling(list(df.metabolite), proton_unit, water_area, fractions, quant, te_s=te_s, tr_s=tr_s)
+        fr = ws.fractions
+        df["conc_mM"] = [a * ws.molar[n] for n, a in zip(df.metabolite, df.amplitude)]
+        df["conc_molal"] = [a * ws.molal[n] for n, a in zip(df.metabolite, df.amplitude)]
+        if fractions is not None:
+            df["alpha_corrected"] = [
+                alpha_corrected(a * ws.tissue_corrected[n], fr["GM"], fr["WM"], quant.alpha)
+                if n in quant.alpha_targets else np.nan
+                for n, a in zip(df.metabolite, df.amplitude)
+            ]
+    df["snr"] = ref_fit.snr
+    df["fwhm_hz"] = ref_fit.fwhm_hz
+    for t in ("GM", "WM", "CSF"):
+        df[f"f_{t.lower()}"] = (fr or {}).get(t, np.nan) if fractions is not None else np.nan
+    scan = scan_flags(ref_fit.snr, ref_fit.fwhm_hz, ref_fit.spectrometer_mhz, ref_fit.fit_quality, qc)
+    flags = [";".join(scan + metabolite_flags(n, p, qc)) for n, p in zip(df.metabolite, df.crlb_pct)]
+    df["qc_pass"] = [not f for f in flags]
+    df["qc_flags"] = [f or "" for f in flags]
+    return df[list(COLUMNS)]
+
+
+def write_fit_table(path: str | os.PathLike, table: pd.DataFrame) -> None:
+    """Deterministic TSV (6 significant digits, n/a for missing)."""
+    text = table.to_csv(sep="\t", index=False, na_rep="n/a", float_format="%.6g", lineterminator="\n")
+    write_text(path, text)

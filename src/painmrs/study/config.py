@@ -1,0 +1,233 @@
+"""Study configuration: load ``config/config.yaml`` and validate it before anything runs.
+
+The JSON schemas live in the workflow's ``config/schemas/`` (YAML, as in the
+snakemake-workflows style). jsonschema's own messages name neither the file nor a readable
+key, so every error is re-worded here as ``InputError(<file>, <dotted key>, <message>)``,
+e.g. ``config/config.yaml: field 'groups.control': 'HX' is not one of the declared groups``.
+Schema checks cover types, ranges and typos (unknown keys); the cross-references a schema
+cannot express (control group declared, regions used by analyses declared ...) follow.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import functools
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from ..errors import InputError
+
+CONFIG_SCHEMA = "config.schema.yaml"
+
+
+def schema_dir() -> Path:
+    """The folder holding the YAML schemas: ``$PAINMRS_SCHEMA_DIR`` or the workflow's config/schemas."""
+    env = os.environ.get("PAINMRS_SCHEMA_DIR")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "config" / "schemas"
+        if (candidate / CONFIG_SCHEMA).is_file():
+            return candidate
+    raise InputError(None, None, "cannot find config/schemas/; set PAINMRS_SCHEMA_DIR")
+
+
+@functools.lru_cache(maxsize=None)
+def _load_schema_cached(path: str) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def load_schema(name: str) -> dict:
+    """A schema from :func:`schema_dir` (a deep copy: callers may not alter the cache)."""
+    return copy.deepcopy(_load_schema_cached(str(schema_dir() / name)))
+
+
+def _key_path(parts: Iterable[Any]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _describe(error: jsonschema.ValidationError, instance: Any) -> tuple[str, str]:
+    """(dotted key, human message) for one jsonschema error."""
+    key = _key_path(error.absolute_path)
+    validator = error.validator
+    if validator == "additionalProperties":
+        node = error.instance if isinstance(error.instance, Mapping) else {}
+        allowed = sorted((error.schema.get("properties") or {}).keys())
+        extras = [k for k in node if k not in allowed]
+        if extras:
+            extra = extras[0]
+            close = difflib.get_close_matches(str(extra), allowed, n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(allowed)})"
+            full = f"{key}.{extra}" if key else str(extra)
+            return full, f"unknown key{hint}"
+    if validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        full = f"{key}.{missing}" if key else missing
+        return full, "required key is missing"
+    if validator == "type":
+        return key, f"{error.instance!r} has the wrong type: expected {error.validator_value}"
+    if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        words = {
+            "minimum": ">=",
+            "maximum": "<=",
+            "exclusiveMinimum": ">",
+            "exclusiveMaximum": "<",
+        }[validator]
+        return key, f"{error.instance!r} is out of range: must be {words} {error.validator_value}"
+    if validator == "enum":
+        choices = ", ".join(repr(c) for c in error.validator_value)
+        return key, f"{error.instance!r} is not allowed: choose one of {choices}"
+    if validator == "pattern":
+        return key, (
+            f"{error.instance!r} is not a valid label: only letters and digits are allowed "
+            f"(pattern {error.validator_value})"
+        )
+    if validator == "propertyNames":
+        # The offending name is the instance of the (sub-)error.
+        bad = error.instance
+        sub = error.context[0].instance if error.context else bad
+        return key, f"key {sub!r} is not a valid label: only letters and digits are allowed"
+    return key, error.message
+
+
+def schema_errors(instance: Any, schema: Mapping) -> list[tuple[str, str]]:
+    """All schema violations as (dotted key, message), in document order of the keys."""
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator = validator_cls(schema)
+    errors = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
+    return [_describe(e, instance) for e in errors]
+
+
+def raise_first(path: str | os.PathLike | None, problems: list[tuple[str, str]], row=None) -> None:
+    """Raise one InputError for the first problem; the others are listed in its message."""
+    if not problems:
+        return
+    key, message = problems[0]
+    if len(problems) > 1:
+        rest = "; ".join(f"'{k}': {m}" for k, m in problems[1:6])
+        more = f" (+{len(problems) - 6} more)" if len(problems) > 6 else ""
+        message = f"{message}. Other problems: {rest}{more}"
+    raise InputError(path, key or "(top level)", message, row=row)
+
+
+def _fill_defaults(instance: Any, schema: Mapping, root: Mapping) -> None:
+    """Insert schema defaults for absent keys (like snakemake.utils.validate(set_default=True))."""
+    if "$ref" in schema:
+        ref = schema["$ref"]
+        node: Any = root
+        for part in ref.lstrip("#/").split("/"):
+            node = node[part]
+        _fill_defaults(instance, node, root)
+        return
+    if isinstance(instance, dict):
+        for key, sub in (schema.get("properties") or {}).items():
+            if key not in instance and isinstance(sub, Mapping) and "default" in sub:
+                instance[key] = copy.deepcopy(sub["default"])
+            if key in instance:
+                _fill_defaults(instance[key], sub, root)
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, Mapping):
+            for key, value in instance.items():
+                if key not in (schema.get("properties") or {}):
+                    _fill_defaults(value, extra, root)
+    elif isinstance(instance, list) and isinstance(schema.get("items"), Mapping):
+        for item in instance:
+            _fill_defaults(item, schema["items"], root)
+
+
+def _cross_check(config: Mapping) -> list[tuple[str, str]]:
+    """References between sections that a JSON schema cannot express."""
+    problems: list[tuple[str, str]] = []
+    groups = config["groups"]["levels"]
+    regions = config["regions"]
+    control = config["groups"]["control"]
+    if control not in groups:
+        problems.append(
+            ("groups.control", f"control group {control!r} is not one of the declared groups.levels: {', '.join(groups)}")
+        )
+
+    def check(key: str, values, declared, what: str):
+        for i, value in enumerate(values or []):
+            if value not in declared:
+                problems.append((f"{key}[{i}]", f"{value!r} is not a declared {what} ({', '.join(declared)})"))
+
+    analysis = config.get("analysis") or {}
+    for name, family in (analysis.get("families") or {}).items():
+        check(f"analysis.families.{name}.groups", family.get("groups"), groups, "group")
+        check(f"analysis.families.{name}.regions", family.get("regions"), regions, "region")
+    for name, design in (analysis.get("designs") or {}).items():
+        check(f"analysis.designs.{name}.groups", design.get("groups"), groups, "group")
+        check(f"analysis.designs.{name}.regions", design.get("regions"), regions, "region")
+        treatments = design.get("treatments") or []
+        if design.get("control_treatment") not in treatments:
+            problems.append(
+                (
+                    f"analysis.designs.{name}.control_treatment",
+                    f"{design.get('control_treatment')!r} is not one of this design's treatments ({', '.join(treatments)})",
+                )
+            )
+    dataset = config["dataset"]
+    if dataset.get("simulate") and not dataset.get("design"):
+        problems.append(("dataset.design", "required when dataset.simulate is true (the simulation design file)"))
+    if dataset.get("simulate") and dataset.get("vendor_files"):
+        problems.append(("dataset.vendor_files", "a simulated dataset has no vendor files to convert"))
+    seen_scans: dict[tuple, int] = {}
+    for i, entry in enumerate(dataset.get("vendor_files") or []):
+        key = (entry.get("subject"), entry.get("session"), entry.get("acq"), entry.get("voi"))
+        if key in seen_scans:
+            problems.append((f"dataset.vendor_files[{i}]", f"same subject/session/acq/voi as vendor_files[{seen_scans[key]}]"))
+        seen_scans.setdefault(key, i)
+        if entry.get("acq") not in config["sequences"]:
+            problems.append((f"dataset.vendor_files[{i}].acq", f"{entry.get('acq')!r} is not a declared sequence (acq label)"))
+        if entry.get("voi") not in regions:
+            problems.append((f"dataset.vendor_files[{i}].voi", f"{entry.get('voi')!r} is not a declared region"))
+    for acq, seq in config["sequences"].items():
+        if seq.get("sequence") == "MEGA-PRESS":
+            for key in ("edit_on_ppm", "edit_off_ppm"):
+                if key not in seq:
+                    problems.append((f"sequences.{acq}.{key}", "required for a MEGA-PRESS sequence"))
+    return problems
+
+
+def validate_config(config: dict, path: str | os.PathLike | None = "config") -> dict:
+    """Validate ``config`` in place (defaults filled in) and return it; raise ``InputError`` naming the key."""
+    if not isinstance(config, dict):
+        raise InputError(path, None, "the configuration must be a YAML mapping of sections")
+    schema = load_schema(CONFIG_SCHEMA)
+    raise_first(path, schema_errors(config, schema))
+    _fill_defaults(config, schema, schema)
+    raise_first(path, _cross_check(config))
+    return config
+
+
+def load_config(path: str | os.PathLike) -> dict:
+    """Read a YAML config file and validate it (see :func:`validate_config`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, None, "config file does not exist")
+    try:
+        with path.open(encoding="utf-8") as fh:
+            config = yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        row = None if mark is None else mark.line + 1
+        raise InputError(path, None, f"not valid YAML: {getattr(exc, 'problem', exc)}", row=row) from None
+    return validate_config(config if config is not None else {}, path)
+
+
+def scans_per_job(config: Mapping) -> int:
+    return int((config.get("execution") or {}).get("scans_per_job", 25))

@@ -1,0 +1,149 @@
+"""The study inventory: scans found on disk, cross-checked against the study tables.
+
+``build_inventory`` is what the workflow's ``inventory`` checkpoint runs: it parses the
+MRS-BIDS folder (:mod:`.layout`), loads and validates ``participants.tsv`` and every
+``sub-<s>_sessions.tsv`` (:mod:`.tables`), and refuses a study whose data and tables
+disagree (a subject with scans but no participants row, a participant without scans, a
+scanned session missing from the subject's sessions table). The scans table it writes is
+the single source of the workflow's wildcards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputError
+from .layout import find_scans
+from .tables import load_participants, load_sessions, sessions_path, write_tsv
+
+
+@dataclasses.dataclass(frozen=True)
+class Inventory:
+    scans: pd.DataFrame  # one row per svs scan, layout.SCAN_COLUMNS
+    participants: pd.DataFrame  # participants.tsv, validated
+    sessions: pd.DataFrame  # all subjects' sessions tables, long, with a 'subject' column
+
+
+# Tolerances for the header checks: TE as the scanner rounds it; one scanner's frequency
+# drifts by far less than 0.5 % between a scan and its water reference.
+TE_TOLERANCE_MS = 1.0
+FREQUENCY_TOLERANCE = 0.005
+
+
+def _header(path: Path) -> dict:
+    """The NIfTI-MRS header extension of ``path`` (header only: the data are not decompressed)."""
+    import json
+
+    import nibabel as nib
+
+    try:
+        img = nib.load(str(path))
+        intent = img.header.get_intent()[2]
+        exts = [e for e in img.header.extensions if e.get_code() == 44]
+        ext = json.loads(exts[0].get_content()) if exts else None
+    except Exception as exc:  # nibabel raises many types for corrupt files
+        raise InputError(path, None, f"not a readable NIfTI file (corrupt, empty or truncated?): {exc}") from None
+    if not str(intent).startswith("mrs_v") or not isinstance(ext, dict):
+        raise InputError(path, "intent_name", "not NIfTI-MRS (no mrs_vX_Y intent or no JSON header extension)")
+    return ext
+
+
+def _frequency(ext: dict, path: Path) -> float:
+    value = ext.get("SpectrometerFrequency")
+    try:
+        return float(value[0] if isinstance(value, (list, tuple)) else value)
+    except (TypeError, ValueError, IndexError):
+        raise InputError(path, "SpectrometerFrequency", "missing or not a number") from None
+
+
+def check_headers(bids: Path, scans: pd.DataFrame, sequences: Mapping) -> pd.DataFrame:
+    """Read every scan's header: TE must match the config's sequence (the basis set is
+    simulated for that TE), and a water reference must come from the same scanner frequency.
+    Adds ``te_ms`` and ``spectrometer_mhz`` columns."""
+    te_col, mhz_col = [], []
+    for row in scans.itertuples():
+        path = bids / row.svs
+        ext = _header(path)
+        mhz = _frequency(ext, path)
+        te = ext.get("EchoTime")
+        declared = float(sequences[row.acq]["te_ms"])
+        if te is not None:
+            te_ms = float(te) * 1000.0
+            if abs(te_ms - declared) > TE_TOLERANCE_MS:
+                raise InputError(
+                    path, "EchoTime", f"header TE is {te_ms:g} ms but config sequences.{row.acq}.te_ms is {declared:g} ms"
+                )
+        else:
+            te_ms = declared
+        if row.mrsref:
+            ref = bids / row.mrsref
+            ref_mhz = _frequency(_header(ref), ref)
+            if abs(ref_mhz - mhz) > FREQUENCY_TOLERANCE * mhz:
+                raise InputError(
+                    ref, "SpectrometerFrequency", f"{ref_mhz:g} MHz but its scan {row.svs} has {mhz:g} MHz: not the same scanner"
+                )
+        te_col.append(te_ms)
+        mhz_col.append(mhz)
+    return scans.assign(te_ms=te_col, spectrometer_mhz=mhz_col)
+
+
+def build_inventory(bids_dir: str | os.PathLike, config: Mapping, *, read_headers: bool = True) -> Inventory:
+    bids = Path(bids_dir)
+    scans = find_scans(bids, config["sequences"])
+    if scans.empty:
+        raise InputError(bids, None, "no MRS scans found (expected sub-*/[ses-*/]mrs/*_svs.nii.gz)")
+    regions = config["regions"]
+    for row in scans.itertuples():
+        if row.region not in regions:
+            raise InputError(bids / row.svs, "voi", f"{row.region!r} is not a declared region (config regions: {', '.join(regions)})")
+    if read_headers:
+        scans = check_headers(bids, scans, config["sequences"])
+
+    participants_file = bids / "participants.tsv"
+    participants = load_participants(participants_file, config)
+    listed = {pid: i for i, pid in enumerate(participants["participant_id"], start=1)}
+    scanned = set(scans["subject"])
+    for subject in sorted(scanned - set(listed)):
+        first = scans.loc[scans["subject"] == subject, "svs"].iloc[0]
+        raise InputError(
+            participants_file, "participant_id", f"{subject} has scans (e.g. {first}) but no row in participants.tsv"
+        )
+    for subject in sorted(set(listed) - scanned):
+        raise InputError(participants_file, "participant_id", f"{subject} is listed but has no MRS scans in {bids}", row=listed[subject])
+
+    frames = []
+    for subject in sorted(scanned):
+        scanned_sessions = sorted(set(scans.loc[scans["subject"] == subject, "session"]) - {""})
+        path = sessions_path(bids, subject)
+        if path.is_file():
+            table = load_sessions(path, subject, config)
+            known = set(table["session_id"])
+            for session in scanned_sessions:
+                if session not in known:
+                    raise InputError(path, "session_id", f"{session} has scans but no row in this sessions table")
+        else:
+            table = pd.DataFrame({"subject": subject, "session_id": scanned_sessions})
+        frames.append(table)
+    sessions = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["subject", "session_id"])
+    return Inventory(scans=scans, participants=participants, sessions=sessions)
+
+
+def write_inventory(inv: Inventory, scans_tsv, participants_tsv, sessions_tsv) -> None:
+    write_tsv(inv.scans, scans_tsv)
+    write_tsv(inv.participants, participants_tsv)
+    write_tsv(inv.sessions, sessions_tsv)
+
+
+def read_scans(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a scans.tsv written by :func:`write_inventory` (paths as text, booleans restored)."""
+    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    frame["water_available"] = frame["water_available"].map({"True": True, "False": False})
+    for column in ("te_ms", "spectrometer_mhz"):
+        if column in frame.columns:
+            frame[column] = pd.to_numeric(frame[column])
+    return frame

@@ -1,0 +1,52 @@
+"""Logging for workflow scripts: everything a job prints goes to its Snakemake ``log:`` file.
+
+A failing job leaves the full traceback in its log and a one-line reason on stderr, so a
+user running hundreds of jobs on a cluster can find why one failed without digging.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from ..errors import InputError
+
+
+@contextlib.contextmanager
+def logged(log_path: str | os.PathLike | None, job: str):
+    """Send logging, stdout and stderr to ``log_path`` while the block runs."""
+    if log_path is None:
+        yield logging.getLogger("painmrs")
+        return
+    path = Path(log_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("w", encoding="utf-8")
+    handler = logging.StreamHandler(handle)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    log = logging.getLogger(f"painmrs.{job}")
+    start = time.perf_counter()
+    real_stderr = sys.stderr
+    try:
+        with contextlib.redirect_stdout(handle), contextlib.redirect_stderr(handle):
+            log.info("start %s", job)
+            yield log
+            log.info("done %s in %.1f s", job, time.perf_counter() - start)
+    except InputError as exc:
+        log.error("%s", exc)
+        print(f"painmrs {job}: {exc} (log: {path})", file=real_stderr)
+        raise
+    except BaseException:
+        handle.write(traceback.format_exc())
+        print(f"painmrs {job}: failed; traceback in {path}", file=real_stderr)
+        raise
+    finally:
+        root.removeHandler(handler)
+        handle.close()

@@ -1,0 +1,247 @@
+"""Study-level drivers of the workflow stages after processing: basis sets, batched fitting,
+the QC table, the study table, statistics, recovery of planted effects and the report.
+
+Each function is what one Snakemake rule runs (scripts/ only unpack ``snakemake``). The stage
+libraries do the science; this module wires their option objects to the config sections
+(``fit``, ``quantify``, ``qc``, ``stats``) and the file contracts of DEVELOPERS.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import InputError
+from ..io import nifti_mrs
+from .batch import manifest_rows, read_manifests, scan_dir
+from .tables import write_tsv
+
+# Config section -> option class (imported lazily: stage libraries are heavy).
+SECTION_OPTIONS = {
+    "fit": ("painmrs.fitting.model", "FitOptions"),
+    "quantify": ("painmrs.quantify.concentrations", "QuantOptions"),
+    "qc": ("painmrs.quantify.qc", "QCRules"),
+}
+
+
+def options_from_section(cls, section: Mapping[str, Any] | None, name: str, source: str | None = None):
+    """A frozen option dataclass from a config section; unknown keys name the key.
+
+    Lists become tuples (YAML has no tuples); nested lists too (e.g. ppm ranges).
+    """
+    section = dict(section or {})
+    fields = {f.name for f in dataclasses.fields(cls)}
+    for key in section:
+        if key not in fields:
+            raise InputError(source, f"{name}.{key}", f"unknown option (known: {', '.join(sorted(fields))})")
+
+    def tuplify(value):
+        if isinstance(value, list):
+            return tuple(tuplify(v) for v in value)
+        return value
+
+    try:
+        return cls(**{k: tuplify(v) for k, v in section.items()})
+    except (TypeError, ValueError) as exc:
+        raise InputError(source, name, f"invalid options: {exc}") from None
+
+
+def stage_options(config: Mapping, section: str, source: str | None = None):
+    import importlib
+
+    module, cls = SECTION_OPTIONS[section]
+    return options_from_section(getattr(importlib.import_module(module), cls), config.get(section), section, source)
+
+
+# ---- basis sets --------------------------------------------------------------------------------
+def build_basis(sequence: Mapping[str, Any], sample_scan: str | os.PathLike, out_dir: str | os.PathLike, log=None) -> dict:
+    """Simulate the basis set(s) for one acquisition, on the sample scan's frequency and grid.
+
+    PRESS-type: ``out_dir`` holds an FSL-MRS JSON basis (metabolites + parametric MM).
+    MEGA-PRESS: ``out_dir/diff`` (with the co-edited MM30) and ``out_dir/off``.
+    """
+    from ..basis.readers import write_fsl_basis
+    from ..basis.simulate import simulate_basis, simulate_mega_press_basis
+    from ..quantify.scan import with_macromolecules
+
+    log = log or logging.getLogger("painmrs.basis")
+    sample = nifti_mrs.read(sample_scan)
+    grid = {"spectrometer_mhz": sample.spectrometer_mhz, "dwell_s": sample.dwell_s, "n_points": sample.n_points}
+    out = Path(out_dir)
+    kind = sequence["sequence"]
+    if kind == "MEGA-PRESS":
+        sets = simulate_mega_press_basis(
+            echo_time_ms=float(sequence["te_ms"]),
+            edit_on_ppm=float(sequence["edit_on_ppm"]),
+            edit_off_ppm=float(sequence["edit_off_ppm"]),
+            include_mm=True,
+            **grid,
+        )
+        write_fsl_basis(sets["DIFF"], out / "diff")
+        write_fsl_basis(sets["OFF"], out / "off")
+        names = {"diff": list(sets["DIFF"].names), "off": list(sets["OFF"].names)}
+    elif kind in ("PRESS", "STEAM", "sLASER"):
+        if kind != "PRESS":
+            raise InputError(None, "sequences.sequence", f"basis simulation for {kind} is not implemented; supply PRESS")
+        basis = with_macromolecules(simulate_basis(sequence="PRESS", echo_time_ms=float(sequence["te_ms"]), **grid))
+        write_fsl_basis(basis, out)
+        names = {"press": list(basis.names)}
+    else:
+        raise InputError(None, "sequences.sequence", f"unknown sequence {kind!r}")
+    log.info("basis for %s TE %s ms at %.4f MHz, %d points: %s", kind, sequence["te_ms"], grid["spectrometer_mhz"], grid["n_points"], names)
+    return names
+
+
+# ---- fitting -----------------------------------------------------------------------------------
+def _fractions(bids: Path, scan, affine, log) -> dict | None:
+    maps = {t: getattr(scan, f"probseg_{t.lower()}") for t in ("GM", "WM", "CSF")}
+    if not all(maps.values()):
+        return None
+    from ..quantify.tissue import voxel_tissue_fractions
+
+    return voxel_tissue_fractions(affine, {t: bids / p for t, p in maps.items()})
+
+
+def fit_batch(
+    scans: pd.DataFrame,
+    process_manifest: pd.DataFrame,
+    basis_dirs: Mapping[str, str | os.PathLike],
+    bids_dir: str | os.PathLike,
+    deriv_dir: str | os.PathLike,
+    config: Mapping,
+    *,
+    config_source: str | None = None,
+    log: logging.Logger | None = None,
+) -> list[dict]:
+    """Fit and quantify every scan of ``scans`` from its processed files; manifest rows back."""
+    from ..basis.readers import read_fsl_basis
+    from ..quantify.scan import fit_mega_scan, fit_scan
+
+    log = log or logging.getLogger("painmrs.fit")
+    fit_options = stage_options(config, "fit", config_source)
+    quant = stage_options(config, "quantify", config_source)
+    qc_rules = stage_options(config, "qc", config_source)
+    bids = Path(bids_dir)
+    files = {(r.stem, r.output): r.path for r in process_manifest.itertuples(index=False)}
+    bases: dict[str, Any] = {}
+    rows: list[dict] = []
+    for scan in scans.itertuples(index=False):
+        out_dir = scan_dir(deriv_dir, scan.subject, scan.session)
+        water = nifti_mrs.read(files[(scan.stem, "water")]) if (scan.stem, "water") in files else None
+        if scan.sequence == "MEGA-PRESS":
+            if scan.acq not in bases:
+                bases[scan.acq] = (read_fsl_basis(Path(basis_dirs[scan.acq]) / "diff"), read_fsl_basis(Path(basis_dirs[scan.acq]) / "off"))
+            diff = nifti_mrs.read(files[(scan.stem, "diff")])
+            off = nifti_mrs.read(files[(scan.stem, "off")])
+            fractions = _fractions(bids, scan, off.affine, log)
+            fit_mega_scan(diff, off, *bases[scan.acq], out_dir, scan.stem, water=water, fractions=fractions,
+                          off_options=fit_options, quant=quant, qc=qc_rules)
+            produced = {
+                "fit_tsv": f"{scan.stem}_fit.tsv", "fit_json": f"{scan.stem}_fit.json",
+                "fit_nifti": f"{scan.stem}_desc-fit_svs.nii.gz", "fitoff_nifti": f"{scan.stem}_desc-fitoff_svs.nii.gz",
+                "fit_png": f"{scan.stem}_fit.png", "fitoff_png": f"{scan.stem}_fitoff.png",
+            }
+        else:
+            if scan.acq not in bases:
+                bases[scan.acq] = read_fsl_basis(basis_dirs[scan.acq])
+            data = nifti_mrs.read(files[(scan.stem, "processed")])
+            fractions = _fractions(bids, scan, data.affine, log)
+            fit_scan(data, bases[scan.acq], out_dir, scan.stem, water=water, fractions=fractions,
+                     fit_options=fit_options, quant=quant, qc=qc_rules)
+            produced = {
+                "fit_tsv": f"{scan.stem}_fit.tsv", "fit_json": f"{scan.stem}_fit.json",
+                "fit_nifti": f"{scan.stem}_desc-fit_svs.nii.gz", "fit_png": f"{scan.stem}_fit.png",
+            }
+        paths = {k: out_dir / v for k, v in produced.items() if (out_dir / v).is_file()}
+        log.info("%s: fitted (%s), fractions %s", scan.stem, scan.sequence, fractions)
+        rows += manifest_rows(scan.stem, paths)
+    return rows
+
+
+# ---- study QC table ----------------------------------------------------------------------------
+def qc_table(process_manifests, fit_manifests=()) -> pd.DataFrame:
+    """One row per scan: the processing QC sidecar's scalars, plus (when fitted) the fit's
+    linewidth ``fwhm_hz``, its SNR ``fit_snr`` and the voxel tissue fractions."""
+    from ..processing.qc import collect_qc
+
+    proc = read_manifests(process_manifests)
+    table = collect_qc(proc.loc[proc["output"] == "qc_json", "path"].tolist())
+    fits = read_manifests(fit_manifests)
+    if len(fits):
+        extra = []
+        for row in fits[fits["output"] == "fit_tsv"].itertuples(index=False):
+            fit = pd.read_csv(row.path, sep="\t", na_values=["n/a"], keep_default_na=False, nrows=1)
+            extra.append(
+                {
+                    "stem": row.stem,
+                    "fit_snr": float(fit["snr"].iloc[0]),
+                    "fwhm_hz": float(fit["fwhm_hz"].iloc[0]),
+                    "f_gm": float(fit["f_gm"].iloc[0]),
+                    "f_wm": float(fit["f_wm"].iloc[0]),
+                    "f_csf": float(fit["f_csf"].iloc[0]),
+                }
+            )
+        table = table.drop(columns=[c for c in ("fwhm_hz", "f_gm", "f_wm", "f_csf") if c in table.columns])
+        table = table.merge(pd.DataFrame(extra), on="stem", how="left", validate="one_to_one")
+    return table
+
+
+# ---- study table, statistics, recovery, report ------------------------------------------------
+def stats_options(config: Mapping, source: str | None = None):
+    from ..stats import stats_options_from_config
+
+    return stats_options_from_config(config, source)
+
+
+def study_table(fit_manifests, qc_tsv, participants_tsv, sessions_tsvs, config, source=None) -> pd.DataFrame:
+    from ..stats import build_metabolite_table
+
+    fits = read_manifests(fit_manifests)
+    fit_tables = fits.loc[fits["output"] == "fit_tsv", "path"].tolist()
+    return build_metabolite_table(fit_tables, qc_tsv, participants_tsv, sessions_tsvs, stats_options(config, source).exclusion)
+
+
+STATS_TABLES = (
+    "exclusions",
+    "group_comparisons",
+    "covariate_effects",
+    "correlations",
+    "longitudinal_parallel",
+    "longitudinal_within_arm",
+    "longitudinal_change_correlations",
+    "crossover",
+)
+
+
+def recovery(stats_dir, truth_dir, out_tsv, config, source=None) -> pd.DataFrame:
+    """Compare the statistics with the planted effects (the only reader of the truth)."""
+    from ..stats.recovery import read_truth, recover, summary_table
+    from ..stats.tables import read_table, write_table
+
+    opts = stats_options(config, source)
+    results = {}
+    for name in STATS_TABLES:
+        path = Path(stats_dir) / f"{name}.tsv"
+        if path.is_file() and path.stat().st_size > 1:
+            try:
+                results[name] = read_table(path)
+            except InputError:
+                results[name] = pd.DataFrame()
+    truth_file = Path(truth_dir) / "effects.tsv"
+    table, summary = recover(read_truth(truth_file), results, opts.recovery_measures, opts.fdr_q)
+    out = Path(out_tsv)
+    write_table(
+        table,
+        out,
+        {"description": "planted effects vs estimates (truth never read by the analysis)", "summary": summary,
+         "truth": str(truth_file)},
+        ["kind", "effect_id", "matched_region", "acq"],
+    )
+    write_table(summary_table(summary), out.with_name("recovery_summary.tsv"), {"description": "recovery summary rates"}, None)
+    return table

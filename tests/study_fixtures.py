@@ -1,0 +1,66 @@
+"""Small MRS-BIDS trees for the layout, table and workflow tests (built in tmp_path).
+
+Scans are tiny valid NIfTI-MRS files: the inventory reads their headers (TE, frequency).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from painmrs.io import nifti_mrs
+from painmrs.mrs import MRSData
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PARTICIPANTS = [
+    ("sub-HC001", "HC", "41", "F", "0"),
+    ("sub-HC002", "HC", "52", "M", "1"),
+    ("sub-CLBP001", "cLBP", "47", "M", "6"),
+]
+
+
+def base_config() -> dict:
+    with open(ROOT / "config" / "config.yaml", encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def write_table(path: Path, header: list[str], rows: list[tuple]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["\t".join(header)] + ["\t".join(str(c) for c in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+TE_S = {"press": 0.030, "megapress": 0.068}
+
+
+def tiny_mrs(path: Path, te_s: float, mhz: float = 123.2) -> None:
+    """A valid 16-point NIfTI-MRS file (headers are what the inventory reads)."""
+    fid = np.exp(-np.arange(16) / 4.0).astype(complex)
+    nifti_mrs.write(MRSData(fid=fid, dwell_s=5e-4, spectrometer_mhz=mhz, header={"EchoTime": te_s, "RepetitionTime": 2.0}), path)
+
+
+def make_study(root: Path, *, sessions=("baseline", "post"), water=True, participants=PARTICIPANTS) -> Path:
+    """sub-*/ses-*/mrs/ with PRESS ACC + MEGA-PRESS thalamus per session, tables included;
+    scans are tiny valid NIfTI-MRS files."""
+    bids = root / "bids"
+    write_table(bids / "participants.tsv", ["participant_id", "group", "age", "sex", "pain_nrs"], list(participants))
+    for pid, *_ in participants:
+        ses_rows = []
+        for ses in sessions or [None]:
+            folder = bids / pid / (f"ses-{ses}" if ses else "") / "mrs"
+            folder.mkdir(parents=True, exist_ok=True)
+            prefix = f"{pid}_ses-{ses}" if ses else pid
+            for acq, voi in (("press", "ACC"), ("megapress", "thalamus")):
+                stem = f"{prefix}_acq-{acq}_voi-{voi}"
+                tiny_mrs(folder / f"{stem}_svs.nii.gz", TE_S[acq])
+                if water:
+                    tiny_mrs(folder / f"{stem}_mrsref.nii.gz", TE_S[acq])
+            if ses:
+                ses_rows.append((f"ses-{ses}", "acupuncture", "verum", ses))
+        if ses_rows:
+            write_table(bids / pid / f"{pid}_sessions.tsv", ["session_id", "study", "arm", "time"], ses_rows)
+    return bids

@@ -1,0 +1,195 @@
+"""The Snakemake workflow: formatting, lint, dry runs, config errors before any job, and a
+real single-subject-per-folder MRS-BIDS study converted from the Philips TE 35 files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from study_fixtures import base_config, write_table
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.xdist_group("snakemake")
+
+
+def _run(args, cwd=ROOT, timeout=300):
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_snakefmt_check():
+    files = ["Snakefile"] + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "rules").glob("*.smk"))
+    proc = _run([str(BIN / "snakefmt"), "--check", *files])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_lint_is_clean():
+    proc = _run([str(BIN / "snakemake"), "--lint"])
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "Congratulations, your workflow is in a good condition!" in out
+
+
+def test_every_rule_has_log_conda_and_resources():
+    text = "\n".join(p.read_text() for p in sorted((ROOT / "rules").glob("*.smk")))
+    blocks = [b for b in text.split("\nrule ")[1:]] + [b for b in text.split("\ncheckpoint ")[1:]]
+    assert blocks
+    for block in blocks:
+        body = block.split("\n\n\n")[0]
+        name = body.split(":")[0]
+        if name == "all":
+            continue
+        for key in ("log:", "conda:", "resources:", "mem_mb=", "runtime="):
+            assert key in body, f"rule {name} lacks {key}"
+
+
+@pytest.mark.parametrize("extra", [[], ["--configfile", "config/full.yaml"]], ids=["demo", "full"])
+def test_dry_run(extra):
+    proc = _run([str(BIN / "snakemake"), "-n", *extra])
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "simulate_demo" in out and "inventory" in out
+
+
+def _workdir(tmp_path: Path, config: dict) -> Path:
+    (tmp_path / "config").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "mutate, key",
+    [
+        (lambda c: c["groups"].pop("control"), "groups.control"),
+        (lambda c: c["execution"].update(scans_per_jbo=3), "execution.scans_per_jbo"),
+        (lambda c: c["regions"].update({"../x": {}}), "regions"),
+    ],
+    ids=["missing-control", "typo", "path-label"],
+)
+def test_bad_config_stops_before_any_job(tmp_path, mutate, key):
+    config = base_config()
+    mutate(config)
+    work = _workdir(tmp_path, config)
+    proc = _run([str(BIN / "snakemake"), "-n", "-s", str(ROOT / "Snakefile"), "-d", str(work)])
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"field '{key}'" in out, out
+    assert "config.yaml" in out
+    assert "simulate_demo" not in out  # no job was planned
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+def test_real_philips_study_converts_and_inventories(shared_data, tmp_path):
+    """Two volunteers' Philips PRESS TE 35 SDAT/SPAR (+ water) -> MRS-BIDS -> scans.tsv."""
+    real = shared_data / "real" / "philips_press_3T" / "press_te35"
+    config = base_config()
+    config["dataset"] = {
+        "name": "philips",
+        "simulate": False,
+        "bids_dir": "bids",
+        "vendor_files": [
+            {
+                "subject": sub,
+                "session": "01",
+                "acq": "press",
+                "voi": "ACC",
+                "format": "philips",
+                "svs": str(real / f"sub-{sub}/ses-01/mrs/sub-{sub}_ses-01_press/sub-{sub}_PRESS_35_act.sdat"),
+                "mrsref": str(real / f"sub-{sub}/ses-01/mrs/sub-{sub}_ses-01_press-ref/sub-{sub}_PRESS_35_ref.sdat"),
+            }
+            for sub in ("01", "02")
+        ],
+    }
+    config["sequences"]["press"]["te_ms"] = 35
+    config["analysis"] = {}
+    work = _workdir(tmp_path, config)
+    write_table(
+        work / "bids" / "participants.tsv",
+        ["participant_id", "group", "age", "sex"],
+        [("sub-01", "HC", "n/a", "n/a"), ("sub-02", "HC", "n/a", "n/a")],
+    )
+    proc = _run(
+        [str(BIN / "snakemake"), "--cores", "1", "-s", str(ROOT / "Snakefile"), "-d", str(work), "results/inventory/scans.tsv"]
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    from painmrs.io import nifti_mrs
+    from painmrs.study.inventory import read_scans
+
+    scans = read_scans(work / "results" / "inventory" / "scans.tsv")
+    assert list(scans["stem"]) == ["sub-01_ses-01_acq-press_voi-ACC", "sub-02_ses-01_acq-press_voi-ACC"]
+    assert scans["water_available"].all()
+    assert set(scans["sequence"]) == {"PRESS"}
+    for row in scans.itertuples():
+        metab = nifti_mrs.read(work / "bids" / row.svs)
+        water = nifti_mrs.read(work / "bids" / row.mrsref)
+        assert metab.fid.shape == water.fid.shape == (2048,)
+        assert metab.dwell_s == pytest.approx(5e-4)
+        assert metab.spectrometer_mhz == pytest.approx(127.75, abs=0.01)
+        assert metab.header["EchoTime"] == pytest.approx(0.035)
+        # Unsuppressed water is far stronger than the water-suppressed metabolite scan.
+        assert abs(water.fid[0]) > 10 * abs(metab.fid[0])
+        assert (work / "results" / "logs" / "convert" / f"{row.svs}.log").is_file()
+    # Rerun: nothing to do (outputs are complete and up to date).
+    again = _run(
+        [str(BIN / "snakemake"), "-n", "--cores", "1", "-s", str(ROOT / "Snakefile"), "-d", str(work), "results/inventory/scans.tsv"]
+    )
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.slow
+def test_simulated_tiny_study_inventory_matches_truth(tmp_path):
+    """Contract between the simulator and the inventory: the workflow's simulate_demo writes a
+    study whose every scan (and only those) the inventory finds, with water and tissue maps."""
+    import pandas as pd
+
+    config = base_config()
+    config["dataset"]["size"] = "tiny"
+    config["dataset"]["design"] = str(ROOT / "config" / "demo" / "design.yaml")
+    work = _workdir(tmp_path, config)
+    proc = _run(
+        [str(BIN / "snakemake"), "--cores", "2", "-s", str(ROOT / "Snakefile"), "-d", str(work), "results/inventory/scans.tsv"]
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    from painmrs.study.inventory import read_scans
+
+    scans = read_scans(work / "results" / "inventory" / "scans.tsv")
+    truth = pd.read_csv(work / "results" / "demo" / "truth" / "scans.tsv", sep="\t", dtype=str)
+    assert sorted(scans["stem"]) == sorted(truth["stem"])
+    assert len(scans) >= 4 and scans["water_available"].all()
+    assert set(scans["sequence"]) == {"PRESS", "MEGA-PRESS"}
+    for column in ("t1w", "probseg_gm", "probseg_wm", "probseg_csf"):
+        assert (scans[column] != "").all(), column
+    participants = pd.read_csv(work / "results" / "inventory" / "participants.tsv", sep="\t")
+    assert set(participants["participant_id"]) == set(scans["subject"])
+
+
+@pytest.mark.slow
+def test_thousand_scan_study_makes_few_jobs(tmp_path):
+    """1,000 scans at execution.scans_per_job = 50: 20 process + 20 fit jobs, not 2,000."""
+    import re
+
+    from study_fixtures import make_study
+
+    participants = [(f"sub-P{i:03d}", "HC" if i % 2 else "cLBP", "40", "F", "1") for i in range(250)]
+    make_study(tmp_path, participants=participants)  # 250 subjects x 2 sessions x 2 scans
+    config = base_config()
+    config["dataset"] = {"name": "big", "simulate": False, "bids_dir": "bids"}
+    config["execution"]["scans_per_job"] = 50
+    work = _workdir(tmp_path, config)
+    base = [str(BIN / "snakemake"), "-s", str(ROOT / "Snakefile"), "-d", str(work)]
+    built = _run(base + ["--cores", "1", "results/inventory/scans.tsv"])
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert (work / "results/inventory/scans.tsv").read_text().count("\n") == 1001
+    dry = _run(base + ["-n"])
+    out = dry.stdout + dry.stderr
+    assert dry.returncode == 0, out
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], flags=re.M))
+    assert counts["process_batch"] == "20" and counts["fit_batch"] == "20"
+    assert counts["basis_set"] == "2"  # one per acquisition (press, megapress)
+    assert int(counts["total"]) < 60

@@ -1,0 +1,83 @@
+"""Workflow stage drivers: config sections -> option objects, batch manifests, CLI commands."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import pandas as pd
+import pytest
+from study_fixtures import ROOT, make_study
+
+from painmrs.cli import main
+from painmrs.errors import InputError
+from painmrs.study.batch import manifest_rows, read_manifests, scan_dir, write_manifest
+from painmrs.study.stages import options_from_section
+
+
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    ppm_range: tuple[float, float] = (0.2, 4.2)
+    windows: tuple[tuple[float, float], ...] = ((1.0, 2.0),)
+    max_shift_hz: float = 12.0
+
+
+def test_options_from_section_converts_lists_and_keeps_defaults():
+    opts = options_from_section(_Options, {"ppm_range": [0.5, 4.0], "windows": [[1, 2], [3, 4]]}, "fit")
+    assert opts.ppm_range == (0.5, 4.0)
+    assert opts.windows == ((1, 2), (3, 4))
+    assert opts.max_shift_hz == 12.0
+    assert options_from_section(_Options, None, "fit") == _Options()
+
+
+def test_options_from_section_unknown_key_names_the_key():
+    with pytest.raises(InputError) as info:
+        options_from_section(_Options, {"max_shfit_hz": 3}, "fit", "config/config.yaml")
+    assert info.value.field == "fit.max_shfit_hz"
+    assert "config/config.yaml" in str(info.value) and "max_shift_hz" in str(info.value)
+
+
+def test_real_option_classes_accept_their_defaults():
+    from painmrs.study.stages import stage_options
+
+    for section in ("fit", "quantify", "qc"):
+        assert dataclasses.is_dataclass(stage_options({}, section))
+
+
+def test_scan_dir_with_and_without_session(tmp_path):
+    assert scan_dir(tmp_path, "sub-A1", "ses-pre") == tmp_path / "sub-A1" / "ses-pre" / "mrs"
+    assert scan_dir(tmp_path, "sub-A1", "") == tmp_path / "sub-A1" / "mrs"
+
+
+def test_manifest_records_real_hashes_and_round_trips(tmp_path):
+    a = tmp_path / "a.bin"
+    a.write_bytes(b"spectrum")
+    b = tmp_path / "b.bin"
+    b.write_bytes(b"qc")
+    rows = manifest_rows("sub-A1_acq-press_voi-ACC", {"qc_json": b, "processed": a})
+    assert [r["output"] for r in rows] == ["processed", "qc_json"]
+    assert rows[0]["sha256"] == hashlib.sha256(b"spectrum").hexdigest()
+    write_manifest(rows, tmp_path / "m1.tsv")
+    write_manifest(rows, tmp_path / "m2.tsv")
+    assert (tmp_path / "m1.tsv").read_bytes() == (tmp_path / "m2.tsv").read_bytes()
+    back = read_manifests([tmp_path / "m1.tsv"])
+    assert isinstance(back, pd.DataFrame) and back["path"].tolist() == [str(a), str(b)]
+
+
+def test_cli_validate_and_inventory(tmp_path, capsys):
+    bids = make_study(tmp_path)
+    assert main(["validate", "--config", str(ROOT / "config" / "config.yaml"), "--bids", str(bids)]) == 0
+    out = capsys.readouterr().out
+    assert "12 scans, 3 participants, 6 sessions; 0 scans without a water reference" in out
+    assert main(["inventory", "--config", str(ROOT / "config" / "config.yaml"), "--bids", str(bids), "--out", str(tmp_path / "inv")]) == 0
+    assert (tmp_path / "inv" / "scans.tsv").read_text().count("\n") == 13
+
+
+def test_cli_reports_table_errors_with_exit_code_2(tmp_path, capsys):
+    bids = make_study(tmp_path)
+    (bids / "participants.tsv").write_text(
+        "participant_id\tgroup\tage\tsex\nsub-HC001\tHC\t40\tF\nsub-HC002\tXYZ\t40\tF\nsub-CLBP001\tcLBP\t40\tM\n"
+    )
+    assert main(["validate", "--config", str(ROOT / "config" / "config.yaml"), "--bids", str(bids)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bids / 'participants.tsv'}, row 2, field 'group': 'XYZ' is not a declared group" in err
