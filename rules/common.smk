@@ -41,6 +41,15 @@ SCANS_PER_JOB = EXEC["scans_per_job"]
 ACQ_PATTERN = "|".join(re.escape(a) for a in config["sequences"])
 
 
+def stage_config(*sections):
+    """The config sections a rule reads, as one JSON string (a rerun trigger when they change)."""
+    import json
+
+    chosen = {name: config.get(name) for name in sections}
+    chosen["on_scan_error"] = EXEC.get("on_scan_error", "fail")
+    return json.dumps(chosen, sort_keys=True)
+
+
 # ---- vendor conversion targets (from the config's dataset.vendor_files) -------------------
 def _vendor_targets():
     """BIDS-relative output path -> (vendor file, spec2nii format) for every vendor file."""

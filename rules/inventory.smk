@@ -18,5 +18,8 @@ checkpoint inventory:
         runtime=10,
     params:
         bids_dir=BIDS,
+        options=lambda wildcards: stage_config(
+            "groups", "regions", "sequences", "analysis"
+        ),
     script:
         "../scripts/inventory.py"

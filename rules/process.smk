@@ -18,6 +18,8 @@ rule process_batch:
         bids_dir=BIDS,
         deriv_dir=DERIV,
         stems=batch_stems,
+        # Config sections the job reads: a change reruns it (params are a rerun trigger).
+        options=lambda wildcards: stage_config("processing"),
         config_source=CONFIG_SOURCE,
     script:
         "../scripts/process_batch.py"

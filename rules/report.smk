@@ -17,5 +17,6 @@ rule html_report:
     params:
         bids_dir=BIDS,
         deriv_dir=DERIV,
+        options=lambda wildcards: stage_config("report", "stats", "analysis", "groups"),
     script:
         "../scripts/html_report.py"

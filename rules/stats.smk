@@ -20,6 +20,7 @@ rule study_table:
     params:
         config_source=CONFIG_SOURCE,
         sessions=sessions_tables,
+        options=lambda wildcards: stage_config("stats", "analysis", "groups"),
     script:
         "../scripts/study_table.py"
 
@@ -41,5 +42,6 @@ rule statistics:
         runtime=60,
     params:
         config_source=CONFIG_SOURCE,
+        options=lambda wildcards: stage_config("stats", "analysis", "groups"),
     script:
         "../scripts/statistics.py"

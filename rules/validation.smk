@@ -18,5 +18,6 @@ rule recovery:
         runtime=10,
     params:
         config_source=CONFIG_SOURCE,
+        options=lambda wildcards: stage_config("stats", "analysis", "groups"),
     script:
         "../scripts/recovery.py"

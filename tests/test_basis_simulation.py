@@ -19,10 +19,12 @@ from painmrs.errors import InputError
 
 # Non-exchangeable protons per molecule (NAAG: acetyl 3 + Asp 3 + Glu 5; GPC: N(CH3)3 9 +
 # glycerol 5 + choline 4; GSH: Gly 2 + Cys 3 + Glu 5; Glc: 7 per anomer).
+# fmt: off
 PROTONS = {
     "NAA": 6, "NAAG": 11, "Cr": 5, "PCr": 5, "GPC": 18, "PCh": 13, "mI": 6, "sI": 6, "Glu": 5, "Gln": 5,
     "GABA": 6, "GSH": 10, "Lac": 4, "Asp": 3, "Tau": 4, "Gly": 2, "Ala": 4, "Glc": 7, "PE": 4,
 }
+# fmt: on
 
 
 @pytest.fixture(autouse=True)
@@ -128,12 +130,18 @@ def test_render_matches_direct_sum_and_linewidth():
 
 
 def test_resample_matches_direct_simulation():
-    fine = simulate_basis(["NAA", "mI"], dwell_s=1 / 4000, n_points=4096, linewidth_hz=4.0)
-    direct = simulate_basis(["NAA", "mI"], dwell_s=1 / 2000, n_points=2048, linewidth_hz=4.0)
+    fine = simulate_basis(["NAA", "mI", "Glu"], dwell_s=1 / 4000, n_points=4096, linewidth_hz=4.0)
+    # integer ratio: exact sampling
+    direct = simulate_basis(["NAA", "mI", "Glu"], dwell_s=1 / 2000, n_points=2048, linewidth_hz=4.0)
     res = resample_basis(fine, 1 / 2000, 2048)
     assert res.dwell_s == 1 / 2000 and res.n_points == 2048
+    np.testing.assert_allclose(res.fids, direct.fids, atol=1e-9)
+    # non-integer ratio (4000 -> 3000 Hz): spline on the demodulated FID
+    direct = simulate_basis(["NAA", "mI", "Glu"], dwell_s=1 / 3000, n_points=3072, linewidth_hz=4.0)
+    res = resample_basis(fine, 1 / 3000, 3072)
     err = np.abs(res.fids - direct.fids).max() / np.abs(direct.fids).max()
-    assert err < 2e-3
+    assert err < 1e-3
+    assert res.meta["resampled_from"]["method"] == "centroid-demodulated cubic spline"
     same = resample_basis(fine, 1 / 4000, 8192)  # same dwell: zero-filled
     np.testing.assert_array_equal(same.fids[:4096], fine.fids)
     assert not np.any(same.fids[4096:])
@@ -166,6 +174,8 @@ def test_bad_simulation_parameters():
         simulate_basis(["NAA"], dwell_s=0)
     with pytest.raises(InputError, match="te1_ms"):
         simulate_basis(["NAA"], echo_time_ms=30, te1_ms=40)
+    with pytest.raises(InputError, match="metabolites"):
+        simulate_basis([])
     with pytest.raises(KeyError, match="Foo"):
         simulate_basis(["Foo"])
     with pytest.raises(InputError, match="include_mm"):

@@ -31,11 +31,16 @@ OSPREY_EXCEPTIONS = {
 }
 
 
-@pytest.fixture(scope="module")
-def correlations(shared_data, tmp_path_factory):
-    import os
+@pytest.fixture(scope="module", autouse=True)
+def private_cache(tmp_path_factory):
+    # simulations in this module cache their line lists in a temporary folder, not ~/.cache
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PAINMRS_CACHE", str(tmp_path_factory.mktemp("basis_cache")))
+        yield
 
-    os.environ.setdefault("PAINMRS_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+@pytest.fixture(scope="module")
+def correlations(shared_data):
     table = {key: validate_against(shared_data, key) for key in REFERENCE_SETS}
     print("\nmetabolite  " + "  ".join(f"{k:>20s}" for k in table))
     for name in TARGET:
@@ -43,6 +48,7 @@ def correlations(shared_data, tmp_path_factory):
     return table
 
 
+@pytest.mark.real_data
 def test_challenge_basis_correlation(correlations):
     r, shape = correlations["challenge2016_TE30"]
     # the measured reference lineshape is a sane narrow Voigt
@@ -51,6 +57,7 @@ def test_challenge_basis_correlation(correlations):
     assert not low, f"below target: {low}"
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("key", ["osprey_siemens_TE35", "osprey_philips_TE35"])
 def test_osprey_te35_basis_correlation(correlations, key):
     r, shape = correlations[key]
@@ -62,6 +69,7 @@ def test_osprey_te35_basis_correlation(correlations, key):
         assert r[name] >= bound, f"{key} {name}: r = {r[name]:.4f} < {bound}"
 
 
+@pytest.mark.real_data
 def test_osprey_lactate_behaves_like_te20(shared_data):
     # Osprey's Lac correlates 0.88-0.93 with an ideal TE 35 simulation but >= 0.99 with an
     # ideal TE 20 one: its J evolution is that of a shorter echo (a property of that set's
@@ -74,8 +82,16 @@ def test_osprey_lactate_behaves_like_te20(shared_data):
         ref = truncate(load_basis(shared_data / rel, ppm_reference=ref_ppm), 4096)
         r = {}
         for te_ms in (35.0, 20.0):
-            sim = simulate_basis(["NAA", "Lac"], echo_time_ms=te_ms, te1_ms=0.3 * te_ms, spectrometer_mhz=ref.spectrometer_mhz,
-                                 dwell_s=ref.dwell_s, n_points=ref.n_points, linewidth_hz=0.0, ppm_reference=ref_ppm)
+            sim = simulate_basis(
+                ["NAA", "Lac"],
+                echo_time_ms=te_ms,
+                te1_ms=0.3 * te_ms,
+                spectrometer_mhz=ref.spectrometer_mhz,
+                dwell_s=ref.dwell_s,
+                n_points=ref.n_points,
+                linewidth_hz=0.0,
+                ppm_reference=ref_ppm,
+            )
             r[te_ms] = correlate_with_reference(ref, sim, ["Lac"])[0]["Lac"]
         assert r[35.0] < 0.95 and r[20.0] > 0.99, (key, r)
 
@@ -95,7 +111,8 @@ def _area(basis, name, lo, hi):
     fid[0] *= 0.5
     spec = np.fft.fftshift(np.fft.fft(fid)).real
     sel = (basis.ppm > lo) & (basis.ppm < hi)
-    return spec[sel].sum() / basis.n_points
+    # sum_k X_k = N x_0; with x_0 halved the DFT is the pure line shape, whose sum is N A / 2
+    return 2 * spec[sel].sum() / basis.n_points
 
 
 def test_mega_gaba_multiplet(mega):
@@ -120,7 +137,7 @@ def test_mega_gaba_multiplet(mega):
     # editing efficiency: DIFF area at 3.0 ppm / unedited (TE -> 0) C4 area. OFF alone is ~0
     # at TE 68 (outer lines inverted), so a ratio to OFF is not meaningful.
     full = _area(unedited, "GABA", 2.85, 3.15)
-    assert full == pytest.approx(2.0, rel=0.05)  # the two C4 protons
+    assert full == pytest.approx(2.0, rel=0.08)  # the two C4 protons (Lorentzian tails cut by the window)
     eff = _area(diff, "GABA", 2.85, 3.15) / full
     assert abs(_area(sets["OFF"], "GABA", 2.85, 3.15)) < 0.1 * full
     # ideal pulses: 0.75-0.9 of the C4 signal in ON - OFF; in the (ON - OFF)/2 convention
@@ -136,6 +153,17 @@ def test_mega_glx_and_naa(mega):
         edited = _area(diff, name, 3.65, 3.85)
         full = _area(unedited, name, 3.65, 3.85)
         assert full == pytest.approx(1.0, rel=0.1)  # the C2 proton
-        assert 0.2 < edited / full < 0.6, (name, edited / full)  # positive co-edited Glx at 3.75
-    assert _area(diff, "NAA", 1.95, 2.07) < -1.0  # NAA singlet inside the 1.9 ppm band: negative
+        # positive co-edited Glx at 3.75 ppm; in the (ON - OFF)/2 convention 0.3-0.47, around
+        # the Glx editing efficiency Gannet uses (0.4, facts.md §1.7)
+        assert 0.6 < edited / full < 0.95, (name, edited / full)
+        print(
+            f"\n{name} C2 editing: DIFF/unedited = {edited / full:.3f}, (ON-OFF)/2 convention = {edited / full / 2:.3f}"
+        )
+    # An uncoupled singlet inside the band is flipped by both ideal editing pulses and fully
+    # refocused (and one outside is untouched), so NAA cancels in DIFF with ideal pulses:
+    # in-band transverse coherence must survive, not be filtered out.
+    naa_off = _area(sets["OFF"], "NAA", 1.95, 2.07)
+    assert naa_off > 2.0
+    assert abs(_area(diff, "NAA", 1.95, 2.07)) < 1e-6 * naa_off
+    assert _area(sets["ON"], "NAA", 1.95, 2.07) == pytest.approx(naa_off, rel=1e-9)
     assert _area(diff, "GABA", 2.85, 3.15) > 0.5

@@ -143,16 +143,11 @@ def _naa_side(mrs) -> float:
     return true / max(mirrored, 1e-30)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "NIfTI-MRS stores data in the right-handed frame; the nifti-mrs package and FSL-MRS "
-        "conjugate on read/write (nifti_mrs.NIFTI_MRS.__getitem__), painmrs.io.nifti_mrs does "
-        "not, so every spec2nii conversion reads back mirrored about 4.65 ppm (NAA at 7.3 ppm). "
-        "Fix in painmrs/io/nifti_mrs.py (conjugate in read() and to_image()); then this passes."
-    ),
-)
 @pytest.mark.parametrize("rel, fmt", [(PHILIPS_TE35, "philips"), (RDA, "rda")], ids=["philips", "rda"])
 def test_converted_spectrum_has_naa_at_2ppm(shared_data, tmp_path, rel, fmt):
-    mrs = convert(shared_data / rel, fmt, tmp_path / "x.nii.gz")
+    """NIfTI-MRS stores data in the right-handed frame, which readers conjugate (as the
+    nifti-mrs package and FSL-MRS do): read back, NAA and Cr sit at 2.0 and 3.0 ppm, not
+    at their mirror images (7.3 and 6.3 ppm) -- the ratio was 70-300 the other way round
+    before painmrs.io.nifti_mrs conjugated."""
+    convert(shared_data / rel, fmt, tmp_path / "x.nii.gz")
     assert _naa_side(nifti_mrs.read(tmp_path / "x.nii.gz")) > 5.0

@@ -130,3 +130,35 @@ def test_bad_input_errors(basis):
         fit_spectrum(good, basis, FitOptions(metabolites=("NAA", "Foo")))
     with pytest.raises(InputError, match="baseline_stiffness"):
         fit_spectrum(good, basis, FitOptions(baseline_stiffness="wiggly"))
+
+
+def test_mega_scan_outputs_and_gaussian_cross_check(tmp_path):
+    from painmrs.basis.simulate import simulate_mega_press_basis
+    from painmrs.fitting.mega import fit_gaba_gaussian
+    from painmrs.quantify.scan import fit_mega_scan
+
+    sets = simulate_mega_press_basis(spectrometer_mhz=MHZ, dwell_s=DWELL, n_points=N, include_mm=True)
+    truth = dict(NORMAL_BRAIN_MM, MM30=0.6, MM09=4.0, MM12=4.0, MM14=4.0, MM17=4.0, MM20=4.0)
+    rng = np.random.default_rng(4)
+    kw = dict(n_points=N, dwell_s=DWELL, spectrometer_mhz=MHZ, lorentz_hz=3.0, gauss_fwhm_hz=5.0, shift_hz=0.0,
+              phase_deg=0.0, rng=rng)
+    diff = simulate_spectrum(sets["DIFF"], truth, noise_sd=1.0, **kw)
+    off = simulate_spectrum(sets["OFF"], truth, noise_sd=20.0, **kw)
+    t = np.arange(N) * DWELL
+    # Water: 2 protons x 55510 mM x water fraction, with the same header TE/TR as the spectra.
+    water = off.replace(fid=2 * 35000.0 * np.exp(-np.pi * 6.0 * t), header={"EchoTime": 0.068, "RepetitionTime": 2.0})
+    off = off.replace(header={"EchoTime": 0.068, "RepetitionTime": 2.0})
+    names = ("GABA", "MM30", "Glu", "Gln", "GSH", "NAA", "NAAG")
+    bdiff = sets["DIFF"].replace(names=names, fids=np.ascontiguousarray(sets["DIFF"].fids[:, [sets["DIFF"].index(n) for n in names]]))
+    table = fit_mega_scan(diff, off, bdiff, sets["OFF"], tmp_path, "mega", water=water,
+                          fractions={"GM": 0.6, "WM": 0.3, "CSF": 0.1}).set_index("metabolite")
+    assert table.loc["GABA+", "spectrum"] == "diff" and table.loc["tCr", "spectrum"] == "off"
+    assert table.loc["GABA+", "amplitude"] == pytest.approx(1.6, rel=0.1)
+    assert table.loc["GABA+", "ratio_tCr"] == pytest.approx(1.6 / 9.5, rel=0.1)
+    assert table.loc["GABA+_gauss", "amplitude"] == pytest.approx(table.loc["GABA+", "amplitude"], rel=0.25)
+    assert np.isfinite(table.loc["GABA+", "alpha_corrected"]) and np.isnan(table.loc["tNAA", "alpha_corrected"])
+    assert table.loc["GABA+", "conc_mM"] > 0
+    for name in ("mega_fit.tsv", "mega_desc-fit_svs.nii.gz", "mega_desc-fitoff_svs.nii.gz", "mega_fit.png", "mega_fit.json"):
+        assert (tmp_path / name).exists(), name
+    g = fit_gaba_gaussian(diff.spectrum(), diff.ppm, MHZ)
+    assert g.centre_ppm == pytest.approx(3.0, abs=0.05)

@@ -7,7 +7,6 @@ import math
 
 import nibabel as nib
 import numpy as np
-import pandas as pd
 import pytest
 
 from painmrs.errors import InputError
@@ -15,6 +14,7 @@ from painmrs.quantify import (
     QuantOptions,
     alpha_corrected,
     alpha_corrected_group_normalised,
+    group_normalise,
     relaxation,
     water_scaling,
 )
@@ -61,6 +61,8 @@ def test_alpha_correction_harris():
     assert v == pytest.approx(3.0 * (0.5 + 0.2) / (0.75 * 0.9))
     # A voxel with the group-mean composition of pure GM keeps C_TC / (fGM + fWM) scaling.
     assert alpha_corrected_group_normalised(2.0, 1.0, 0.0, 1.0, 0.0) == pytest.approx(2.0)
+    # Normalising the alpha-corrected value gives the same number.
+    assert group_normalise(alpha_corrected(3.0, 0.6, 0.3), 0.5, 0.4) == pytest.approx(v)
 
 
 def test_bad_fractions_raise():
@@ -151,3 +153,33 @@ def test_voxel_outside_map_raises(tmp_path):
     far[:3, 3] = 500.0
     with pytest.raises(InputError, match="outside"):
         voxel_tissue_fractions(far, maps)
+
+
+def test_config_sections_map_onto_options():
+    from painmrs.fitting.config import fit_options, qc_rules, quant_options
+
+    f = fit_options({"ppm_range": [0.2, 4.0], "baseline_stiffness": 50.0}, "c.yaml")
+    assert f.ppm_range == (0.2, 4.0) and f.baseline_stiffness == 50.0
+    q = quant_options({"t2_ms": {"NAA": 300.0}, "alpha": 0.4})
+    assert q.t2_ms["NAA"] == 300.0 and q.t2_ms["tCr"] == 148.0 and q.alpha == 0.4
+    assert qc_rules({"max_crlb_pct": 25}).max_crlb_pct == 25
+    with pytest.raises(InputError, match="fit.ppm_rnage"):
+        fit_options({"ppm_rnage": [0, 1]}, "c.yaml")
+    with pytest.raises(InputError, match="fit.ppm_range"):
+        fit_options({"ppm_range": [0.2]}, "c.yaml")
+    with pytest.raises(InputError, match="fit.baseline_stiffness"):
+        fit_options({"baseline_stiffness": "soft"}, "c.yaml")
+    with pytest.raises(InputError, match="quantify.t2_ms"):
+        quant_options({"t2_ms": 5}, "c.yaml")
+
+
+def test_scan_tissue_fractions_writes_mask(tmp_path):
+    from painmrs.quantify.tissue import scan_tissue_fractions
+
+    affine = np.eye(4)
+    affine[:3, 3] = -16.0
+    for name, value in (("GM", 0.5), ("WM", 0.3), ("CSF", 0.2)):
+        _write_map(tmp_path / f"sub-01_ses-1_label-{name}_probseg.nii.gz", np.full((32, 32, 32), value), affine)
+    f = scan_tissue_fractions(np.diag([10.0, 10.0, 10.0, 1.0]), tmp_path, "sub-01", tmp_path / "mask.nii.gz")
+    assert f == pytest.approx({"GM": 0.5, "WM": 0.3, "CSF": 0.2})
+    assert int(np.asarray(nib.load(str(tmp_path / "mask.nii.gz")).dataobj).sum()) == 1000

@@ -11,7 +11,14 @@ import json
 import numpy as np
 import pytest
 
-from painmrs.basis import BasisSet, canonical_name, detect_basis_format, load_basis, write_fsl_basis
+from painmrs.basis import (
+    BasisSet,
+    canonical_name,
+    detect_basis_format,
+    load_basis,
+    remove_reference_peak,
+    write_fsl_basis,
+)
 from painmrs.basis.readers import read_lcmodel_raw_dir
 from painmrs.errors import InputError
 from painmrs.io.jmrui import read_jmrui_text, write_jmrui_text
@@ -35,6 +42,7 @@ def toy_basis(n=512, names=("NAA", "Cr")) -> BasisSet:
 
 
 # ---- real files -------------------------------------------------------------------------
+@pytest.mark.real_data
 def test_challenge_lcmodel_basis(shared_data):
     b = load_basis(shared_data / "challenge2016/basisset_LCModel/press3T_30ms.BASIS")
     assert len(b.names) == 21 and b.n_points == 4096
@@ -45,9 +53,12 @@ def test_challenge_lcmodel_basis(shared_data):
         assert b.meta["original_names"][canon] == orig
     assert peak_ppm(b, "NAA") == pytest.approx(2.008, abs=0.01)
     assert peak_ppm(b, "Cr") == pytest.approx(3.027, abs=0.01)
+    # a folder holding a single .BASIS file is read too
+    assert load_basis(shared_data / "challenge2016/basisset_LCModel").names == b.names
     assert peak_ppm(b, "Lac") == pytest.approx(1.314, abs=0.035)  # doublet lines at 1.314 +- 0.028
 
 
+@pytest.mark.real_data
 def test_challenge_jmrui_basis_matches_lcmodel_orientation(shared_data):
     j = load_basis(shared_data / "challenge2016/basisset_JMRUI")
     assert detect_basis_format(shared_data / "challenge2016/basisset_JMRUI") == "jmrui-text"
@@ -58,6 +69,7 @@ def test_challenge_jmrui_basis_matches_lcmodel_orientation(shared_data):
     assert peak_ppm(j, "Cr") == pytest.approx(3.027, abs=0.01)
 
 
+@pytest.mark.real_data
 def test_osprey_basis_te35(shared_data):
     for vendor, mhz in (("Philips", 127.731), ("Siemens", 123.2017)):
         b = load_basis(shared_data / f"basis/3T_PRESS_{vendor}_35ms_noMM.BASIS", ppm_reference=4.68)
@@ -69,6 +81,7 @@ def test_osprey_basis_te35(shared_data):
         assert peak_ppm(b, "NAA") == pytest.approx(2.008, abs=0.01)
 
 
+@pytest.mark.real_data
 def test_challenge_raw_data_and_water(shared_data):
     d = read_lcmodel_raw(shared_data / "challenge2016/datasets_LCModel/dataset1.RAW", **CHALLENGE_RAW)
     assert d.n_points == 2048 and d.echo_time_s == 0.030 and d.dwell_s == 2.5e-4
@@ -83,6 +96,7 @@ def test_challenge_raw_data_and_water(shared_data):
         read_lcmodel_raw(shared_data / "challenge2016/datasets_LCModel/dataset1.RAW", n_points=1024, **CHALLENGE_RAW)
 
 
+@pytest.mark.real_data
 def test_challenge_jmrui_data_file(tmp_path, shared_data):
     b = load_basis(shared_data / "challenge2016/basisset_JMRUI/NAA.txt")
     assert b.names == ("NAA",)
@@ -117,6 +131,11 @@ def test_lcmodel_raw_round_trip_and_dir(tmp_path):
     assert d.dwell_s == pytest.approx(2.5e-4) and d.echo_time_s == pytest.approx(0.03)
     with pytest.raises(InputError, match="file says"):
         read_lcmodel_raw(tmp_path / "h.raw", dwell_s=1 / 2000)
+    # FID-A style header with a point count that disagrees with the data
+    text = (tmp_path / "h.raw").read_text().replace(" $SEQPAR", " $SEQPAR\n NumberOfPoints = 100", 1)
+    (tmp_path / "n.raw").write_text(text)
+    with pytest.raises(InputError, match=r"n\.raw.*header says 100"):
+        read_lcmodel_raw(tmp_path / "n.raw")
 
 
 def test_jmrui_round_trip(tmp_path):
@@ -174,7 +193,9 @@ def test_bad_jmrui_and_json(tmp_path):
     with pytest.raises(InputError, match=r"short\.txt.*PointsInDataset = 512"):
         load_basis(tmp_path / "short.txt")
     (tmp_path / "j").mkdir()
-    (tmp_path / "j" / "NAA.json").write_text(json.dumps({"basis": {"basis_re": [1, 2], "basis_im": [0, 0], "basis_centre": 123.2}}))
+    (tmp_path / "j" / "NAA.json").write_text(
+        json.dumps({"basis": {"basis_re": [1, 2], "basis_im": [0, 0], "basis_centre": 123.2}})
+    )
     with pytest.raises(InputError, match=r"NAA\.json.*basis\.basis_dwell"):
         load_basis(tmp_path / "j")
     with pytest.raises(InputError, match="unknown option"):
@@ -185,5 +206,27 @@ def test_bad_jmrui_and_json(tmp_path):
 
 def test_alias_table():
     assert [canonical_name(n) for n in ("PCho", "Ins", "sIns", "Mac", "Scyllo", "PEth", "naa", "Foo")] == [
-        "PCh", "mI", "sI", "MM", "sI", "PE", "NAA", "Foo"
+        "PCh",
+        "mI",
+        "sI",
+        "MM",
+        "sI",
+        "PE",
+        "NAA",
+        "Foo",
     ]
+
+
+@pytest.mark.real_data
+def test_remove_challenge_reference_peak(shared_data):
+    b = load_basis(shared_data / "challenge2016/basisset_LCModel/press3T_30ms.BASIS")
+    r = remove_reference_peak(b)
+    assert set(r.meta["reference_peak_removed"]["from"]) == set(b.names) - {"MM"}  # measured MM has none
+    before, after = b.spectra(), r.spectra()
+    ref = np.abs(b.ppm) < 0.1
+    metab = (b.ppm > 0.5) & (b.ppm < 4.2)
+    for name in ("NAA", "Cr", "GABA", "Lac", "mI"):
+        k = b.index(name)
+        assert np.abs(after[ref, k]).max() < 0.25 * np.abs(before[ref, k]).max()
+        assert np.abs(after[metab, k] - before[metab, k]).max() < 0.005 * np.abs(before[metab, k]).max()
+    np.testing.assert_array_equal(r.fid("MM"), b.fid("MM"))

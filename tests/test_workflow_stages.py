@@ -81,3 +81,45 @@ def test_cli_reports_table_errors_with_exit_code_2(tmp_path, capsys):
     assert main(["validate", "--config", str(ROOT / "config" / "config.yaml"), "--bids", str(bids)]) == 2
     err = capsys.readouterr().err
     assert f"{bids / 'participants.tsv'}, row 2, field 'group': 'XYZ' is not a declared group" in err
+
+
+def _one_corrupt_scan(tmp_path):
+    from painmrs.study.inventory import build_inventory
+
+    bids = make_study(tmp_path)
+    inv = build_inventory(bids, __import__("study_fixtures").base_config())
+    row = inv.scans[inv.scans["stem"] == "sub-HC001_ses-post_acq-press_voi-ACC"]
+    (bids / row["svs"].iloc[0]).write_bytes(b"\x1f\x8b truncated")
+    return bids, row
+
+
+def test_scan_failure_names_the_scan_and_file(tmp_path):
+    from painmrs.study.batch import ScanFailure, process_batch
+    from study_fixtures import base_config
+
+    bids, row = _one_corrupt_scan(tmp_path)
+    with pytest.raises(ScanFailure) as info:
+        process_batch(row, bids, tmp_path / "deriv", base_config())
+    msg = str(info.value)
+    assert msg.startswith("sub-HC001_ses-post_acq-press_voi-ACC (")
+    assert "sub-HC001_ses-post_acq-press_voi-ACC_svs.nii.gz" in msg and "processing failed: InputError" in msg
+
+
+def test_skipped_scan_is_listed_in_the_qc_table(tmp_path):
+    from painmrs.study.batch import process_batch
+    from painmrs.study.stages import fit_batch, qc_table
+    from study_fixtures import base_config
+
+    bids, row = _one_corrupt_scan(tmp_path)
+    config = base_config()
+    config["execution"]["on_scan_error"] = "skip"
+    rows = process_batch(row, bids, tmp_path / "deriv", config)
+    assert [r["output"] for r in rows] == ["error"] and "not a readable NIfTI file" in rows[0]["message"]
+    write_manifest(rows, tmp_path / "process.tsv")
+    fit_rows = fit_batch(row, read_manifests([tmp_path / "process.tsv"]), {}, bids, tmp_path / "deriv", config)
+    assert fit_rows[0]["output"] == "error" and fit_rows[0]["message"].startswith("not fitted: processing failed")
+    write_manifest(fit_rows, tmp_path / "fit.tsv")
+    table = qc_table([tmp_path / "process.tsv"], [tmp_path / "fit.tsv"])
+    assert table["stem"].tolist() == ["sub-HC001_ses-post_acq-press_voi-ACC"]
+    assert table["qc_pass"].tolist() == [False]
+    assert table["qc_reason"].iloc[0].startswith("processing failed: InputError")

@@ -21,3 +21,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 export PATH="$VENV/bin:$PATH"
 export MPLBACKEND=Agg
+# Small matrices everywhere: multi-threaded BLAS only adds contention (measured 10-20x slower
+# fits on 2 busy cores). Parallelism comes from Snakemake jobs and pytest workers instead.
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+export MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}"

@@ -13,6 +13,7 @@ from .readers import (
     read_lcmodel_raw_dir,
     write_fsl_basis,
 )
+from .reference_peak import remove_reference_peak
 from .simulate import resample_basis, simulate_basis, simulate_mega_press_basis
 from .spin_systems import DEFAULT_METABOLITES
 
@@ -29,6 +30,7 @@ __all__ = [
     "read_jmrui_basis",
     "read_lcmodel_basis",
     "read_lcmodel_raw_dir",
+    "remove_reference_peak",
     "resample_basis",
     "simulate_basis",
     "simulate_mega_press_basis",

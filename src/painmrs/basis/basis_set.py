@@ -32,7 +32,7 @@ class BasisSet:
     meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        fids = np.asarray(self.fids, dtype=np.complex128)
+        fids = np.ascontiguousarray(self.fids, dtype=np.complex128)
         if fids.ndim == 1:
             fids = fids[:, None]
         object.__setattr__(self, "fids", fids)

@@ -23,6 +23,7 @@ from ..mrs import H2O_PPM
 from .basis_set import BasisSet
 
 _BIRCH_MHZ = 128.0
+# fmt: off
 _BIRCH_2017 = (
     (0.90, 0.72, 21.2), (1.21, 0.28, 19.2), (1.38, 0.38, 15.9), (1.63, 0.05, 7.5), (2.01, 0.45, 29.0),
     (2.09, 0.36, 20.5), (2.25, 0.36, 17.9), (2.61, 0.04, 5.3), (2.96, 0.20, 14.0), (3.11, 0.11, 17.9),
@@ -45,13 +46,17 @@ MM_COMPONENTS: dict[str, tuple[tuple[float, float, float], ...]] = {
     "MM30": ((3.00, 2.0, 20.0 / 123.2),),
 }
 
+# fmt: on
+
 #: Short-TE PRESS MM set (DEVELOPERS.md names).
 DEFAULT_MM = ("MM09", "MM12", "MM14", "MM17", "MM20")
 #: The co-edited MM for MEGA-PRESS DIFF.
 EDITED_MM = ("MM30",)
 
 
-def mm_fid(name: str, *, spectrometer_mhz: float, dwell_s: float, n_points: int, ppm_reference: float = H2O_PPM) -> np.ndarray:
+def mm_fid(
+    name: str, *, spectrometer_mhz: float, dwell_s: float, n_points: int, ppm_reference: float = H2O_PPM
+) -> np.ndarray:
     try:
         peaks = MM_COMPONENTS[name]
     except KeyError:
@@ -78,7 +83,12 @@ def mm_basis(
     """Gaussian MM/lipid components as a ``BasisSet`` (FID(0) = relative proton count)."""
     names = tuple(names)
     fids = np.stack(
-        [mm_fid(n, spectrometer_mhz=spectrometer_mhz, dwell_s=dwell_s, n_points=n_points, ppm_reference=ppm_reference) for n in names],
+        [
+            mm_fid(
+                n, spectrometer_mhz=spectrometer_mhz, dwell_s=dwell_s, n_points=n_points, ppm_reference=ppm_reference
+            )
+            for n in names
+        ],
         axis=1,
     )
     return BasisSet(

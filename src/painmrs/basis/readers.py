@@ -106,7 +106,9 @@ def _basis(src, names, fids, dwell, mhz, te, fmt, ppm_reference, extra_meta=None
 
 
 # ---------------------------------------------------------------------------------------
-def read_lcmodel_basis(path: str | os.PathLike, *, ppm_reference: float = H2O_PPM, echo_time_s: float | None = None) -> BasisSet:
+def read_lcmodel_basis(
+    path: str | os.PathLike, *, ppm_reference: float = H2O_PPM, echo_time_s: float | None = None
+) -> BasisSet:
     """All metabolites of an LCModel ``.BASIS`` file.
 
     ``ppm_reference``: the ppm of the receiver centre the basis was made for. LCModel assumes
@@ -114,8 +116,17 @@ def read_lcmodel_basis(path: str | os.PathLike, *, ppm_reference: float = H2O_PP
     """
     f = read_lcmodel_basis_file(path)
     te = f.echo_time_s if echo_time_s is None else echo_time_s
-    return _basis(f.path, f.names, f.fids, f.dwell_s, f.spectrometer_mhz, te, "lcmodel-basis", ppm_reference,
-                  {"idbasi": str(f.header.get("IDBASI", ""))})
+    return _basis(
+        f.path,
+        f.names,
+        f.fids,
+        f.dwell_s,
+        f.spectrometer_mhz,
+        te,
+        "lcmodel-basis",
+        ppm_reference,
+        {"idbasi": str(f.header.get("IDBASI", ""))},
+    )
 
 
 def read_lcmodel_raw_dir(
@@ -148,7 +159,9 @@ def read_lcmodel_raw_dir(
         if dw is None:
             raise InputError(str(p), "dwell time (BADELT/DWELLTIME)", "not in the file header and not given (dwell_s=)")
         if mhz is None:
-            raise InputError(str(p), "spectrometer frequency (HZPPPM)", "not in the file header and not given (spectrometer_mhz=)")
+            raise InputError(
+                str(p), "spectrometer frequency (HZPPPM)", "not in the file header and not given (spectrometer_mhz=)"
+            )
         if fids and fid.size != fids[0].size:
             raise InputError(str(p), "data", f"{fid.size} complex points but {files[0].name} has {fids[0].size}")
         dwell_seen.add(round(dw, 12))
@@ -162,10 +175,14 @@ def read_lcmodel_raw_dir(
     if len(mhz_seen) > 1:
         raise InputError(str(d), "HZPPPM", f"files disagree: {sorted(mhz_seen)}")
     te = echo_time_s if echo_time_s is not None else (te_seen.pop() if len(te_seen) == 1 else None)
-    return _basis(str(d), names, np.stack(fids, 1), dwell_seen.pop(), mhz_seen.pop(), te, "lcmodel-raw-dir", ppm_reference)
+    return _basis(
+        str(d), names, np.stack(fids, 1), dwell_seen.pop(), mhz_seen.pop(), te, "lcmodel-raw-dir", ppm_reference
+    )
 
 
-def read_jmrui_basis(path: str | os.PathLike, *, echo_time_s: float | None = None, ppm_reference: float = H2O_PPM) -> BasisSet:
+def read_jmrui_basis(
+    path: str | os.PathLike, *, echo_time_s: float | None = None, ppm_reference: float = H2O_PPM
+) -> BasisSet:
     """jMRUI text basis: a directory of ``.txt`` files (name = file stem) or one multi-signal file."""
     p = Path(path)
     if p.is_dir():
@@ -176,17 +193,31 @@ def read_jmrui_basis(path: str | os.PathLike, *, echo_time_s: float | None = Non
         names, fids = [], []
         for f, t in zip(files, parsed):
             if t.fids.shape[0] != parsed[0].fids.shape[0]:
-                raise InputError(str(f), "PointsInDataset", f"{t.fids.shape[0]} points but {files[0].name} has {parsed[0].fids.shape[0]}")
+                raise InputError(
+                    str(f),
+                    "PointsInDataset",
+                    f"{t.fids.shape[0]} points but {files[0].name} has {parsed[0].fids.shape[0]}",
+                )
             if abs(t.dwell_s - parsed[0].dwell_s) > 1e-9 or abs(t.spectrometer_mhz - parsed[0].spectrometer_mhz) > 1e-3:
                 raise InputError(str(f), "SamplingInterval/TransmitterFrequency", f"differs from {files[0].name}")
             if t.fids.shape[1] != 1:
                 raise InputError(str(f), "DatasetsInFile", "one signal per file expected in a basis directory")
             names.append(f.stem)
             fids.append(t.fids[:, 0])
-        return _basis(str(p), names, np.stack(fids, 1), parsed[0].dwell_s, parsed[0].spectrometer_mhz, echo_time_s,
-                      "jmrui-text", ppm_reference)
+        return _basis(
+            str(p),
+            names,
+            np.stack(fids, 1),
+            parsed[0].dwell_s,
+            parsed[0].spectrometer_mhz,
+            echo_time_s,
+            "jmrui-text",
+            ppm_reference,
+        )
     t = read_jmrui_text_file(p)
-    return _basis(t.path, t.signal_names, t.fids, t.dwell_s, t.spectrometer_mhz, echo_time_s, "jmrui-text", ppm_reference)
+    return _basis(
+        t.path, t.signal_names, t.fids, t.dwell_s, t.spectrometer_mhz, echo_time_s, "jmrui-text", ppm_reference
+    )
 
 
 def read_fsl_basis(path: str | os.PathLike, *, ppm_reference: float = H2O_PPM) -> BasisSet:
@@ -216,7 +247,9 @@ def read_fsl_basis(path: str | os.PathLike, *, ppm_reference: float = H2O_PPM) -
         except (TypeError, ValueError) as exc:
             raise InputError(str(f), "basis", f"non-numeric values: {exc}") from None
         if re_.ndim != 1 or re_.shape != im_.shape or re_.size < 2:
-            raise InputError(str(f), "basis.basis_re/basis_im", f"shapes {re_.shape} and {im_.shape} differ or are not 1-D")
+            raise InputError(
+                str(f), "basis.basis_re/basis_im", f"shapes {re_.shape} and {im_.shape} differ or are not 1-D"
+            )
         if fids and re_.size != fids[0].size:
             raise InputError(str(f), "basis.basis_re", f"{re_.size} points but {files[0].name} has {fids[0].size}")
         if not (np.all(np.isfinite(re_)) and np.all(np.isfinite(im_))):
@@ -242,8 +275,17 @@ def read_fsl_basis(path: str | os.PathLike, *, ppm_reference: float = H2O_PPM) -
         names = [names[i] for i in perm]
         fids = [fids[i] for i in perm]
     te = extra.get("echo_time_s", tes[0] if tes and len(set(tes)) == 1 else None)
-    bs = _basis(str(p), names, np.stack(fids, 1), dwells[0], mhzs[0], te, "fsl-json",
-                float(extra.get("ppm_reference", ppm_reference)), {k: v for k, v in extra.get("meta", {}).items() if k != "format"})
+    bs = _basis(
+        str(p),
+        names,
+        np.stack(fids, 1),
+        dwells[0],
+        mhzs[0],
+        te,
+        "fsl-json",
+        float(extra.get("ppm_reference", ppm_reference)),
+        {k: v for k, v in extra.get("meta", {}).items() if k != "format"},
+    )
     if extra.get("sequence"):
         bs = bs.replace(sequence=extra["sequence"])
     return bs
@@ -264,8 +306,12 @@ def write_fsl_basis(
     wanted = {f"{name}.json" for name in basis.names}
     stale = sorted(p for p in d.glob("*.json") if p.name not in wanted) if d.is_dir() else []
     if stale and not overwrite:
-        raise InputError(str(d), None, f"directory already holds other basis files ({stale[0].name} ...); "
-                         "choose an empty directory or overwrite")
+        raise InputError(
+            str(d),
+            None,
+            f"directory already holds other basis files ({stale[0].name} ...); "
+            "choose an empty directory or overwrite",
+        )
     for p in stale:
         p.unlink()
     d.mkdir(parents=True, exist_ok=True)
@@ -284,8 +330,11 @@ def write_fsl_basis(
                 "basis_width": None if lw is None else float(lw),
             },
             "meta": {"SimVersion": "painmrs", "time": ""},
-            "seq": {"TE": None if basis.echo_time_s is None else basis.echo_time_s * 1000,
-                    "B0": basis.spectrometer_mhz / 42.577478, "SequenceName": basis.sequence},
+            "seq": {
+                "TE": None if basis.echo_time_s is None else basis.echo_time_s * 1000,
+                "B0": basis.spectrometer_mhz / 42.577478,
+                "SequenceName": basis.sequence,
+            },
             "painmrs": {
                 "convention": "basis_re/basis_im hold conj(FID) like FSL-MRS; painmrs reads them back conjugated",
                 "echo_time_s": basis.echo_time_s,
@@ -324,6 +373,8 @@ def detect_basis_format(path: str | os.PathLike) -> str:
             return "jmrui-text"
         raise InputError(str(p), None, "unknown basis file format (expected .BASIS, .json or jMRUI .txt)")
     suffixes = {f.suffix.lower() for f in p.iterdir() if f.is_file()}
+    if ".basis" in suffixes:
+        return "lcmodel-basis"  # a folder holding one .BASIS file (see load_basis)
     if ".json" in suffixes:
         return "fsl-json"
     if ".raw" in suffixes:
@@ -343,11 +394,19 @@ def load_basis(path: str | os.PathLike, **hints) -> BasisSet:
     fmt = detect_basis_format(path)
     readers = {
         "lcmodel-basis": (read_lcmodel_basis, {"ppm_reference", "echo_time_s"}),
-        "lcmodel-raw-dir": (read_lcmodel_raw_dir, {"dwell_s", "spectrometer_mhz", "echo_time_s", "ppm_reference", "pattern"}),
+        "lcmodel-raw-dir": (
+            read_lcmodel_raw_dir,
+            {"dwell_s", "spectrometer_mhz", "echo_time_s", "ppm_reference", "pattern"},
+        ),
         "jmrui-text": (read_jmrui_basis, {"echo_time_s", "ppm_reference"}),
         "fsl-json": (read_fsl_basis, {"ppm_reference"}),
     }
     reader, accepted = readers[fmt]
+    if fmt == "lcmodel-basis" and Path(path).is_dir():
+        found = sorted(f for f in Path(path).iterdir() if f.is_file() and f.suffix.lower() == ".basis")
+        if len(found) != 1:
+            raise InputError(os.fspath(path), None, f"{len(found)} .BASIS files in the folder: name the one to read")
+        path = found[0]
     given = {k: v for k, v in hints.items() if v is not None}
     unknown = set(given) - accepted
     # Hints that only matter for other formats (e.g. dwell for a .BASIS that has BADELT) are

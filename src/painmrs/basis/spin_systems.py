@@ -89,6 +89,7 @@ GOV2000 = "Govindaraju, Young, Maudsley. NMR Biomed 2000;13:129-153"
 GOV2015 = GOV2000 + " with the 2015 corrigendum (NMR Biomed 2015;28:923)"
 NEAR2013 = "Near et al. MRM 2013;70:1183-1191 (GABA, Kaiser-type values)"
 
+# fmt: off
 GABA_SETS: dict[str, Metabolite] = {
     "near2013": Metabolite(
         "GABA",
@@ -290,11 +291,15 @@ METABOLITES: dict[str, Metabolite] = {
     ),
 }
 
+# fmt: on
+
 #: The default basis (DEVELOPERS.md metabolite list), in this order.
+# fmt: off
 DEFAULT_METABOLITES = (
     "NAA", "NAAG", "Cr", "PCr", "GPC", "PCh", "mI", "sI", "Glu", "Gln", "GABA",
     "GSH", "Lac", "Asp", "Tau", "Gly", "Ala", "Glc", "PE",
 )
+# fmt: on
 
 
 def get_metabolite(name: str, gaba_set: str = "govindaraju") -> Metabolite:

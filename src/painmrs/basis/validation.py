@@ -33,7 +33,9 @@ def fit_singlet(basis: BasisSet, fid: np.ndarray, ppm: float, half_window_ppm: f
 
     def model(p):
         ar, ai, f, lor, gau = p
-        return (ar + 1j * ai) * np.exp(2j * np.pi * f * t - np.pi * abs(lor) * t - (np.pi * gau * t) ** 2 / (4 * np.log(2)))
+        return (ar + 1j * ai) * np.exp(
+            2j * np.pi * f * t - np.pi * abs(lor) * t - (np.pi * gau * t) ** 2 / (4 * np.log(2))
+        )
 
     def residual(p):
         d = (np.fft.fftshift(np.fft.fft(model(p), n=n)) - spec)[sel]
@@ -46,7 +48,12 @@ def fit_singlet(basis: BasisSet, fid: np.ndarray, ppm: float, half_window_ppm: f
         if best is None or r.cost < best.cost:
             best = r
     ar, ai, f, lor, gau = best.x
-    return {"amplitude": complex(ar, ai), "freq_hz": float(f), "lorentz_hz": float(abs(lor)), "gauss_hz": float(abs(gau))}
+    return {
+        "amplitude": complex(ar, ai),
+        "freq_hz": float(f),
+        "lorentz_hz": float(abs(lor)),
+        "gauss_hz": float(abs(gau)),
+    }
 
 
 def _spectra(fids: np.ndarray, basis: BasisSet, broadening_hz: float, zero_fill: int):
@@ -88,7 +95,10 @@ def correlate_with_reference(
     _, spec_s = _spectra(sim_fids, reference, broadening_hz, zero_fill)
     sel = (ax_r > ppm_range[0]) & (ax_r < ppm_range[1])
     names = [n for n in (names or simulated.names) if n in reference.names and n in simulated.names]
-    out = {n: float(np.corrcoef(spec_r[sel, reference.index(n)].real, spec_s[sel, simulated.index(n)].real)[0, 1]) for n in names}
+    out = {
+        n: float(np.corrcoef(spec_r[sel, reference.index(n)].real, spec_s[sel, simulated.index(n)].real)[0, 1])
+        for n in names
+    }
     shape["shift_hz"] = float(shift_hz)
     return out, shape
 
@@ -128,8 +138,15 @@ def validate_against(shared_data, key: str, names: Sequence[str] = VALIDATED, ma
     if ref.n_points > max_points:
         ref = truncate(ref, max_points)  # FIDs have decayed to < 1e-9 by then with 5 Hz added
     sim = simulate_basis(
-        [n for n in names if n in ref.names], echo_time_ms=te, te1_ms=te1, spectrometer_mhz=ref.spectrometer_mhz,
-        dwell_s=ref.dwell_s, n_points=ref.n_points, linewidth_hz=0.0, ppm_reference=ref.ppm_reference, **sim_options,
+        [n for n in names if n in ref.names],
+        echo_time_ms=te,
+        te1_ms=te1,
+        spectrometer_mhz=ref.spectrometer_mhz,
+        dwell_s=ref.dwell_s,
+        n_points=ref.n_points,
+        linewidth_hz=0.0,
+        ppm_reference=ref.ppm_reference,
+        **sim_options,
     )
     return correlate_with_reference(ref, sim, names)
 
@@ -145,9 +162,11 @@ def main(argv=None) -> int:
     for key in REFERENCE_SETS:
         t0 = time.process_time()
         results[key], shape = validate_against(shared, key)
-        print(f"# {key}: TE1/TE2 = {REFERENCE_SETS[key][2]}/{REFERENCE_SETS[key][1] - REFERENCE_SETS[key][2]} ms, "
-              f"reference lineshape L {shape['lorentz_hz']:.2f} Hz + G {shape['gauss_hz']:.2f} Hz, "
-              f"{time.process_time() - t0:.1f} s CPU")
+        print(
+            f"# {key}: TE1/TE2 = {REFERENCE_SETS[key][2]}/{REFERENCE_SETS[key][1] - REFERENCE_SETS[key][2]} ms, "
+            f"reference lineshape L {shape['lorentz_hz']:.2f} Hz + G {shape['gauss_hz']:.2f} Hz, "
+            f"{time.process_time() - t0:.1f} s CPU"
+        )
     print("metabolite\t" + "\t".join(results))
     for name in VALIDATED:
         print(name + "\t" + "\t".join(f"{results[k].get(name, float('nan')):.4f}" for k in results))

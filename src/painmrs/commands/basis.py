@@ -20,13 +20,19 @@ HELP = "simulate a PRESS / MEGA-PRESS basis set (or convert one) and write it to
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", required=True, help="output directory (fsl) or .BASIS file (lcmodel)")
-    parser.add_argument("--format", choices=("fsl", "lcmodel"), default="fsl", help="output format (default fsl: FSL-MRS JSON)")
+    parser.add_argument(
+        "--format", choices=("fsl", "lcmodel"), default="fsl", help="output format (default fsl: FSL-MRS JSON)"
+    )
     parser.add_argument("--sequence", choices=("PRESS", "MEGA-PRESS", "FID"), default="PRESS")
     parser.add_argument("--echo-time-ms", type=float, default=None, help="TE in ms (default 30 PRESS, 68 MEGA-PRESS)")
-    parser.add_argument("--te1-ms", type=float, default=None, help="first PRESS echo period TE1 in ms (default: see docs)")
+    parser.add_argument(
+        "--te1-ms", type=float, default=None, help="first PRESS echo period TE1 in ms (default: see docs)"
+    )
     parser.add_argument("--spectrometer-mhz", type=float, default=123.2, help="1H frequency, MHz (default 123.2)")
     parser.add_argument("--dwell-s", type=float, default=None, help="dwell time, s (default 1/4000)")
-    parser.add_argument("--bandwidth-hz", type=float, default=None, help="spectral width, Hz (alternative to --dwell-s)")
+    parser.add_argument(
+        "--bandwidth-hz", type=float, default=None, help="spectral width, Hz (alternative to --dwell-s)"
+    )
     parser.add_argument("--points", type=int, default=2048, help="number of points (default 2048)")
     parser.add_argument("--linewidth-hz", type=float, default=2.0, help="Lorentzian FWHM of every line, Hz (default 2)")
     parser.add_argument("--metabolites", default=None, help="comma-separated names (default: the full painmrs set)")
@@ -35,8 +41,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--edit-on-ppm", type=float, default=1.9)
     parser.add_argument("--edit-off-ppm", type=float, default=7.5)
     parser.add_argument("--edit-bandwidth-hz", type=float, default=None, help="full width of the editing band, Hz")
-    parser.add_argument("--force", action="store_true", help="replace other basis files already in the output directory")
-    parser.add_argument("--input", default=None, help="convert this basis (LCModel .BASIS/.RAW dir, jMRUI, FSL JSON) instead of simulating")
+    parser.add_argument(
+        "--force", action="store_true", help="replace other basis files already in the output directory"
+    )
+    parser.add_argument(
+        "--input",
+        default=None,
+        help="convert this basis (LCModel .BASIS/.RAW dir, jMRUI, FSL JSON) instead of simulating",
+    )
 
 
 def _dwell(args) -> float:
@@ -58,7 +70,9 @@ def _write(basis, target: Path, fmt: str, force: bool) -> None:
     else:
         if target.exists() and not force:
             raise InputError(str(target), None, "output file exists (use --force to replace it)")
-        write_lcmodel_basis_file(target, list(basis.names), basis.fids, basis.dwell_s, basis.spectrometer_mhz, basis.echo_time_s)
+        write_lcmodel_basis_file(
+            target, list(basis.names), basis.fids, basis.dwell_s, basis.spectrometer_mhz, basis.echo_time_s
+        )
 
 
 def run(args) -> int:
@@ -81,24 +95,43 @@ def run(args) -> int:
             sets = simulate_mega_press_basis(
                 metabolites,
                 echo_time_ms=68.0 if args.echo_time_ms is None else args.echo_time_ms,
-                te1_ms=args.te1_ms, spectrometer_mhz=args.spectrometer_mhz, dwell_s=dwell, n_points=args.points,
-                linewidth_hz=args.linewidth_hz, edit_on_ppm=args.edit_on_ppm, edit_off_ppm=args.edit_off_ppm,
-                edit_bandwidth_hz=DEFAULT_EDIT_BANDWIDTH_HZ if args.edit_bandwidth_hz is None else args.edit_bandwidth_hz,
-                include_mm=args.include_mm, gaba_set=args.gaba_set or "near2013",
+                te1_ms=args.te1_ms,
+                spectrometer_mhz=args.spectrometer_mhz,
+                dwell_s=dwell,
+                n_points=args.points,
+                linewidth_hz=args.linewidth_hz,
+                edit_on_ppm=args.edit_on_ppm,
+                edit_off_ppm=args.edit_off_ppm,
+                edit_bandwidth_hz=(
+                    DEFAULT_EDIT_BANDWIDTH_HZ if args.edit_bandwidth_hz is None else args.edit_bandwidth_hz
+                ),
+                include_mm=args.include_mm,
+                gaba_set=args.gaba_set or "near2013",
             )
             for part, basis in sets.items():
-                target = out / part if args.format == "fsl" else out.with_name(f"{out.stem}_{part}{out.suffix or '.BASIS'}")
+                target = (
+                    out / part if args.format == "fsl" else out.with_name(f"{out.stem}_{part}{out.suffix or '.BASIS'}")
+                )
                 _write(basis, target, args.format, args.force)
             n = len(sets["ON"].names)
         else:
             basis = simulate_basis(
-                metabolites, sequence=args.sequence, echo_time_ms=30.0 if args.echo_time_ms is None else args.echo_time_ms,
-                te1_ms=args.te1_ms, spectrometer_mhz=args.spectrometer_mhz, dwell_s=dwell, n_points=args.points,
-                linewidth_hz=args.linewidth_hz, include_mm=args.include_mm, gaba_set=args.gaba_set,
+                metabolites,
+                sequence=args.sequence,
+                echo_time_ms=30.0 if args.echo_time_ms is None else args.echo_time_ms,
+                te1_ms=args.te1_ms,
+                spectrometer_mhz=args.spectrometer_mhz,
+                dwell_s=dwell,
+                n_points=args.points,
+                linewidth_hz=args.linewidth_hz,
+                include_mm=args.include_mm,
+                gaba_set=args.gaba_set,
             )
             _write(basis, out, args.format, args.force)
             n = len(basis.names)
     except KeyError as exc:  # unknown metabolite / MM name
         raise InputError(None, "--metabolites", str(exc.args[0])) from None
-    print(f"painmrs basis: {args.sequence} basis with {n} spectra written to {out} in {time.perf_counter() - start:.1f} s")
+    print(
+        f"painmrs basis: {args.sequence} basis with {n} spectra written to {out} in {time.perf_counter() - start:.1f} s"
+    )
     return 0

@@ -18,7 +18,9 @@ from ..errors import InputError
 from ..mrs import MRSData
 from .model import FitOptions, FitResult, fit_spectrum
 
-DIFF_OPTIONS = FitOptions(ppm_range=(2.6, 4.1), baseline_knot_spacing_ppm=0.3, first_order_phase=False)
+# DIFF: narrow range, few components, so a fixed moderately stiff baseline (no AIC grid).
+DIFF_OPTIONS = FitOptions(ppm_range=(2.6, 4.1), baseline_knot_spacing_ppm=0.3, baseline_stiffness=100.0,
+                          first_order_phase=False)
 
 
 @dataclasses.dataclass(frozen=True)

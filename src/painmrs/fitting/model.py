@@ -392,7 +392,10 @@ class _Problem:
 
 def _complex_ls_cost(prob: _Problem, B: np.ndarray, yp: np.ndarray):
     """Residual of the unconstrained complex-amplitude fit (phase-free) and its coefficients."""
-    M = np.concatenate([prob.project(B), prob.project(1j * B)], axis=1)
+    pb = prob.project(B)
+    half = pb.shape[0] // 2
+    # project(i B) = [-P Im B; P Re B]: reuse the projected real/imaginary halves.
+    M = np.concatenate([pb, np.concatenate([-pb[half:], pb[:half]], axis=0)], axis=1)
     g = M.T @ M
     rhs = M.T @ yp
     coef = np.linalg.solve(g + 1e-10 * np.trace(g) / g.shape[0] * np.eye(g.shape[0]), rhs)
@@ -415,17 +418,27 @@ def _initial_guess(prob: _Problem) -> np.ndarray:
     max_lag = int(np.floor(prob.options.max_shift_hz / df))
     lags = np.arange(-max_lag, max_lag + 1)
     yp = prob.project(prob.y)
-    best = None
+    # Shift grid at a middle width, then the widths at the best shift and its neighbours.
+    fulls = {}
     for lw, sw in _START_WIDTHS:
-        bt = prob.basis_time(np.zeros(g), np.full(g, lw), np.full(g, sw))
-        full = np.fft.fftshift(np.fft.fft(bt, axis=0), axes=0)
-        cost = np.array([_complex_ls_cost(prob, full[prob.sel_shifted - lag], yp)[0] for lag in lags])
-        k = int(np.argmin(cost))
-        if best is None or cost[k] < best[0]:
-            best = (cost[k], cost, k, lw, sw)
+        fulls[lw, sw] = np.fft.fftshift(np.fft.fft(prob.basis_time(np.zeros(g), np.full(g, lw), np.full(g, sw)), axis=0), axes=0)
+    mid = _START_WIDTHS[1]
+    cost = np.array([_complex_ls_cost(prob, fulls[mid][prob.sel_shifted - lag], yp)[0] for lag in lags])
+    k = int(np.argmin(cost))
+    best = (cost[k], cost, k) + mid
+    near = [j for j in (k - 1, k, k + 1) if 0 <= j < lags.size]
+    for width in _START_WIDTHS:
+        if width == mid:
+            continue
+        c = cost.copy()
+        c[near] = [_complex_ls_cost(prob, fulls[width][prob.sel_shifted - lags[j]], yp)[0] for j in near]
+        c[[j for j in range(lags.size) if j not in near]] = np.inf
+        j = int(np.argmin(c))
+        if c[j] < best[0]:
+            best = (c[j], c, j) + width
     _, cost, k, lw, sw = best
     shift = lags[k] * df
-    if 0 < k < len(cost) - 1:
+    if 0 < k < len(cost) - 1 and np.all(np.isfinite(cost[k - 1:k + 2])):
         den = cost[k - 1] - 2 * cost[k] + cost[k + 1]
         if den > 0:
             shift += 0.5 * (cost[k - 1] - cost[k + 1]) / den * df
@@ -475,7 +488,8 @@ def _solve(prob: _Problem, x0: np.ndarray, max_nfev: int):
     if np.all((x >= lo) & (x <= hi)):
         sol.x = x
         return sol
-    _, xc = _bounds(prob, np.clip(x, lo, hi))
+    span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
+    xc = np.clip(x, lo + 1e-6 * span, hi - 1e-6 * span)
     sol2 = least_squares(prob.residual, xc, jac=prob.jacobian, bounds=bounds, method="trf", x_scale="jac",
                          max_nfev=max_nfev, xtol=1e-8, ftol=1e-8, gtol=1e-10)
     sol2.nfev += sol.nfev

@@ -111,15 +111,22 @@ def read_jmrui_text(path: str | os.PathLike, echo_time_s: float | None = None) -
     parsed = read_jmrui_text_file(path)
     fid = parsed.fids[:, 0] if parsed.fids.shape[1] == 1 else parsed.fids
     tags = () if fid.ndim == 1 else ("DIM_DYN",)
-    hdr: dict[str, Any] = {"ResonantNucleus": ["1H"], "SpectrometerFrequency": [parsed.spectrometer_mhz]}
+    hdr: dict[str, Any] = {}  # frequency and nucleus are MRSData fields, not header keys
     if echo_time_s is not None:
         hdr["EchoTime"] = float(echo_time_s)
     return MRSData(
-        fid=fid, dwell_s=parsed.dwell_s, spectrometer_mhz=parsed.spectrometer_mhz, dim_tags=tags, header=hdr, source=parsed.path
+        fid=fid,
+        dwell_s=parsed.dwell_s,
+        spectrometer_mhz=parsed.spectrometer_mhz,
+        dim_tags=tags,
+        header=hdr,
+        source=parsed.path,
     )
 
 
-def write_jmrui_text(path: str | os.PathLike, fids: np.ndarray, dwell_s: float, spectrometer_mhz: float, names=None) -> None:
+def write_jmrui_text(
+    path: str | os.PathLike, fids: np.ndarray, dwell_s: float, spectrometer_mhz: float, names=None
+) -> None:
     """Write FIDs (n_points[, n_signals]) in jMRUI text format (NIfTI-MRS convention)."""
     fids = np.asarray(fids, dtype=complex)
     if fids.ndim == 1:

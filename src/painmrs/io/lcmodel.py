@@ -258,7 +258,18 @@ def write_lcmodel_basis_file(
     ]
     for k, name in enumerate(names):
         spec = np.fft.fft(np.conj(fids[:, k]))
-        lines += [" $NMUSED", " $END", " $BASIS", f" ID = '{name}',", f" METABO = '{name}',", " CONC = 1.,", " TRAMP = 1.,", " VOLUME = 1.,", " ISHIFT = 0", " $END"]
+        lines += [
+            " $NMUSED",
+            " $END",
+            " $BASIS",
+            f" ID = '{name}',",
+            f" METABO = '{name}',",
+            " CONC = 1.,",
+            " TRAMP = 1.,",
+            " VOLUME = 1.,",
+            " ISHIFT = 0",
+            " $END",
+        ]
         lines += [_fortran_e(v.real) + _fortran_e(v.imag) for v in spec]
     write_text(path, "\n".join(lines) + "\n")
 
@@ -297,18 +308,23 @@ def read_lcmodel_raw(
     """
     src = os.fspath(path)
     fid, header = read_lcmodel_raw_fid(src)
-    dwell = _reconcile(src, "dwell time (BADELT/DWELLTIME)", _number(header, ("BADELT", "DWELLTIME", "DELTAT")), dwell_s)
+    dwell = _reconcile(
+        src, "dwell time (BADELT/DWELLTIME)", _number(header, ("BADELT", "DWELLTIME", "DELTAT")), dwell_s
+    )
     mhz = _reconcile(src, "spectrometer frequency (HZPPPM)", _number(header, ("HZPPPM",)), spectrometer_mhz)
     te_ms = _number(header, ("ECHOT",))
-    te = _reconcile(src, "echo time (ECHOT)", te_ms / 1000 if te_ms and te_ms > 0 else None, echo_time_s, required=False)
+    te = _reconcile(
+        src, "echo time (ECHOT)", te_ms / 1000 if te_ms and te_ms > 0 else None, echo_time_s, required=False
+    )
     if n_points is not None and fid.size != int(n_points):
         raise InputError(src, "data", f"{fid.size} complex points, expected {int(n_points)}")
-    hdr: dict[str, Any] = {"ResonantNucleus": ["1H"], "SpectrometerFrequency": [mhz]}
+    declared = _number(header, ("NUMBEROFPOINTS", "NUNFIL"))
+    if declared is not None and int(declared) != fid.size:
+        raise InputError(src, "data", f"{fid.size} complex points but the header says {int(declared)}")
+    hdr: dict[str, Any] = {}  # frequency and nucleus are MRSData fields, not header keys
     if te is not None:
         hdr["EchoTime"] = te
-    ident = header.get("ID")
-    if isinstance(ident, str) and ident:
-        hdr["painmrs_lcmodel_id"] = ident
+    # The $NMID ID string is not kept: it often holds a subject or scan identifier.
     return MRSData(fid=fid, dwell_s=dwell, spectrometer_mhz=mhz, header=hdr, source=src)
 
 
@@ -327,8 +343,14 @@ def _reconcile(src: str, field: str, from_file: float | None, given: float | Non
     return from_file
 
 
-def write_lcmodel_raw(path: str | os.PathLike, fid: np.ndarray, ident: str = "painmrs", echo_time_s: float | None = None,
-                      spectrometer_mhz: float | None = None, dwell_s: float | None = None) -> None:
+def write_lcmodel_raw(
+    path: str | os.PathLike,
+    fid: np.ndarray,
+    ident: str = "painmrs",
+    echo_time_s: float | None = None,
+    spectrometer_mhz: float | None = None,
+    dwell_s: float | None = None,
+) -> None:
     """Write a 1-D FID (NIfTI-MRS convention) as an LCModel ``.RAW`` file (conjugated)."""
     fid = np.conj(np.asarray(fid, dtype=complex).ravel())
     lines = []

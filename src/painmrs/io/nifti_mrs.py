@@ -4,6 +4,11 @@ Files are NIfTI-2 images of shape (1, 1, 1, n_points, [dim5, dim6, dim7]) holdin
 data, the dwell time in pixdim[4], intent name ``mrs_vMAJOR_MINOR`` and a JSON header
 extension (ecode 44) with SpectrometerFrequency, ResonantNucleus, dim_N tags and the
 ProcessingApplied history. Writes are atomic and byte-deterministic (gzip mtime 0).
+
+Handedness: the NIfTI-MRS standard stores the complex conjugate of the in-memory convention
+used here (and by FSL-MRS; see painmrs.mrs). The reference implementation (the nifti-mrs
+package) conjugates on read and on write, and spec2nii writes the on-disk frame, so we do the
+same: without it every converted scan reads back mirrored about 4.65 ppm (NAA at 7.3 ppm).
 """
 
 from __future__ import annotations
@@ -113,7 +118,7 @@ def read(path: str | os.PathLike) -> MRSData:
         if tag not in DIMENSION_TAGS:
             raise InputError(src, key, f"missing or unknown dimension tag {tag!r} for axis of size {data.shape[axis]}")
         tags.append(tag)
-    fid = np.ascontiguousarray(data.reshape(data.shape[3:]))
+    fid = np.ascontiguousarray(data.reshape(data.shape[3:]).conj())
     if not np.all(np.isfinite(fid.view(fid.real.dtype))):
         raise InputError(src, "data", "contains NaN or Inf values")
     header = {
@@ -145,7 +150,7 @@ def to_image(mrs: MRSData) -> nib.Nifti2Image:
     """Build the NIfTI-2 image for ``mrs`` (complex64 data, header extension)."""
     if len(mrs.dim_tags) > 3:
         raise InputError(mrs.source, "dim_tags", "NIfTI-MRS allows at most 3 non-spectral dimensions")
-    data = mrs.fid.reshape((1, 1, 1) + mrs.fid.shape).astype(np.complex64)
+    data = mrs.fid.conj().reshape((1, 1, 1) + mrs.fid.shape).astype(np.complex64)
     img = nib.Nifti2Image(data, mrs.affine)
     hdr = img.header
     hdr.set_xyzt_units("mm", "sec")

@@ -7,7 +7,14 @@ residual water removal -> (MEGA-PRESS: sub-spectrum alignment, done after water 
 residual-water tails cannot bias it) -> frequency referencing and zero-order phasing
 (MEGA-PRESS: estimated on OFF, applied to ON and OFF) -> DIFF / SUM -> QC.
 
-MEGA-PRESS sub-spectrum alignment, default "mean-drift": within each edit condition the
+MEGA-PRESS sub-spectrum alignment, default "auto": "water" when both averaged sub-spectra
+hold residual water well above the noise (peak/noise >= 50), else "mean-drift".
+"water": the averaged ON is registered onto OFF over the residual water (4.3-5.0 ppm, before
+water removal). No metabolite near water is edited by a 1.9 ppm pulse and the OFF pulse at
+7.5 ppm is placed symmetrically about water, so the residual water is the same in ON and OFF
+and shares each transient's frequency and phase error: the registration measures exactly the
+ON/OFF offset left by the per-condition alignment (the difference of the conditions' mean
+phase jitters, ~jitter/sqrt(N)). "mean-drift": within each edit condition the
 per-transient corrections are centred (zero mean frequency, zero circular-mean phase), which
 puts each averaged sub-spectrum at the mean drift of its own transients, whatever reference
 was used. ON and OFF are interleaved, so their mean drifts agree to within the drift of half
@@ -17,6 +24,12 @@ tails) differ between ON and OFF in every window near the strong singlets and bi
 density-matrix-simulated MEGA-PRESS spectra (painmrs.basis.simulate) the tCr 3.9 ppm window
 gave 5-13 deg phase errors and DIFF GABA+ integrals off by 40-90%. The spectral estimate is
 always reported in the QC (subspectra_offset_*) as a diagnostic.
+
+Zero-order phase, default "auto": after Klose eddy-current correction the receiver phase has
+been removed with the water reference's phase, so no further phasing is needed (and the
+peak-based estimate, which must cope with NAAG/Glx/GABA overlapping NAA and tCr, was biased
+by about 5 deg on simulated full spectra); without a water reference the phase is fitted on
+the NAA and tCr peaks (phasing.py).
 
 Eddy-current correction is applied after averaging rather than to each transient: it is a
 multiplication by the same exp(-i phi_w(t)) for every transient, as are the alignment
@@ -71,7 +84,9 @@ class ProcessingOptions:
     hlsvd_points: int = 512
     reference_peaks: Mapping[str, float] = dataclasses.field(default_factory=lambda: {"NAA": 2.008, "tCr": 3.027})
     referencing_search_ppm: float = 0.4
-    mega_subspectra_alignment: str = "mean-drift"  # mean-drift | spectral (see module docstring)
+    zero_order_phase: str = "auto"  # auto (water phase if eddy-current corrected, else peaks) | peaks | none
+    mega_subspectra_alignment: str = "auto"  # auto | water | mean-drift | spectral (module docstring)
+    mega_water_window_ppm: tuple[float, float] = (4.3, 5.0)  # residual water, identical in ON and OFF
     mega_subspectra_window_ppm: tuple[float, float] = (3.85, 3.98)  # for "spectral": tCr CH2
     display_line_broadening_hz: float = 1.0
     display_zero_fill: int = 2
@@ -92,8 +107,10 @@ class ProcessingOptions:
                 value = (float(value[0]), float(value[1]))
             values[key] = value
         opts = cls(**values)
-        if opts.mega_subspectra_alignment not in ("mean-drift", "spectral"):
-            raise InputError(source, "processing.mega_subspectra_alignment", f"must be mean-drift or spectral, got {opts.mega_subspectra_alignment!r}")
+        if opts.zero_order_phase not in ("auto", "peaks", "none"):
+            raise InputError(source, "processing.zero_order_phase", f"must be auto, peaks or none, got {opts.zero_order_phase!r}")
+        if opts.mega_subspectra_alignment not in ("auto", "water", "mean-drift", "spectral"):
+            raise InputError(source, "processing.mega_subspectra_alignment", f"must be auto, water, mean-drift or spectral, got {opts.mega_subspectra_alignment!r}")
         if opts.sequence not in ("auto", "PRESS", "MEGA-PRESS"):
             raise InputError(source, "processing.sequence", f"must be auto, PRESS or MEGA-PRESS, got {opts.sequence!r}")
         return opts
@@ -110,6 +127,18 @@ class ProcessedScan:
     @property
     def sequence(self) -> str:
         return "MEGA-PRESS" if "diff" in self.outputs else "PRESS"
+
+
+def _strong_residual_water(averaged, window, min_snr: float = 50.0) -> bool:
+    """True if both sub-spectra hold residual water far above the noise (usable for alignment)."""
+    for key in ("off", "on"):
+        data = averaged[key]
+        spec = data.spectrum()
+        height = np.max(np.abs(spec[ppm_window(data.ppm, window)]))
+        noise = qcm._noise_sd(spec, data.ppm, qcm.noise_window(data.ppm))[0]
+        if not (noise > 0 and height / noise >= min_snr):
+            return False
+    return True
 
 
 def _is_mega(metab: MRSData, options: ProcessingOptions) -> bool:
@@ -202,33 +231,46 @@ def process_scan(
         averaged = {k: eddy_current_correction(v, water) for k, v in averaged.items()}
         water = eddy_current_correction(water, water)
 
-    # 6. residual water removal
+    # sub-spectrum alignment (see module docstring for the three modes)
+    if mega:
+        mode = o.mega_subspectra_alignment
+        window = o.mega_subspectra_window_ppm
+        if mode == "auto":
+            mode = "water" if _strong_residual_water(averaged, o.mega_water_window_ppm) else "mean-drift"
+        if mode == "water":
+            window = o.mega_water_window_ppm
+        registered, f_sub, p_sub = align_to_reference(averaged["on"], averaged["off"], window, apodise_hz=0.0)
+        qc["subspectra_alignment"] = mode
+        qc["subspectra_offset_freq_hz"] = f_sub
+        qc["subspectra_offset_phase_deg"] = float(np.degrees(p_sub))
+        if mode in ("water", "spectral"):
+            averaged["on"] = registered
+
+    # 6. residual water removal. MEGA-PRESS: one HLSVD model fitted to the mean of ON and OFF
+    # is subtracted from both, so DIFF = ON - OFF is left exactly as it was (residual water is
+    # the same in both conditions; separate fits differed and leaked into the GABA region).
     removed = {}
     if o.water_removal:
+        target = averaged["off"].replace(fid=(averaged["off"].fid + averaged["on"].fid) / 2) if mega else averaged["processed"]
+        comp, _ = water_component(target, o.water_window_ppm, o.hlsvd_components, o.hlsvd_points)
         for name, data in averaged.items():
-            comp, _ = water_component(data, o.water_window_ppm, o.hlsvd_components, o.hlsvd_points)
             removed[name] = comp
             averaged[name] = data.with_step(
                 (data.fid - comp).astype(data.fid.dtype),
                 "Nuisance peak removal",
                 {"method": "HLSVD", "window_ppm": list(o.water_window_ppm), "n_components": o.hlsvd_components,
-                 "n_points": min(o.hlsvd_points, data.n_points)},
+                 "n_points": min(o.hlsvd_points, data.n_points), "fitted_on": "mean of ON and OFF" if mega else "spectrum"},
             )
-
-    # sub-spectrum alignment (after water removal: residual-water tails would bias it)
-    if mega:
-        registered, f_sub, p_sub = align_to_reference(
-            averaged["on"], averaged["off"], o.mega_subspectra_window_ppm, apodise_hz=o.align_apodise_hz
-        )
-        qc["subspectra_alignment"] = o.mega_subspectra_alignment
-        qc["subspectra_offset_freq_hz"] = f_sub
-        qc["subspectra_offset_phase_deg"] = float(np.degrees(p_sub))
-        if o.mega_subspectra_alignment == "spectral":
-            averaged["on"] = registered
 
     # 7. frequency referencing + zero-order phase, estimated on OFF (MEGA) / the spectrum (PRESS)
     primary = "off" if mega else "processed"
-    ref = estimate_referencing(averaged[primary], dict(o.reference_peaks), search_ppm=o.referencing_search_ppm)
+    phase_method = o.zero_order_phase
+    if phase_method == "auto":
+        phase_method = "water" if ecc_phase is not None else "peaks"
+    ref = estimate_referencing(
+        averaged[primary], dict(o.reference_peaks), search_ppm=o.referencing_search_ppm, phase=phase_method == "peaks"
+    )
+    qc["zero_order_phase_method"] = phase_method
     averaged = {k: apply_referencing(v, ref) for k, v in averaged.items()}
     outputs = combine_subspectra(averaged["off"], averaged["on"]) if mega else averaged
     qc["referencing_shift_hz"] = ref.shift_hz

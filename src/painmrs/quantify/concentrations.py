@@ -146,9 +146,19 @@ def alpha_corrected_group_normalised(
     """Harris 2015: C_TC (mu_GM + alpha mu_WM) / ((f_GM + alpha f_WM)(mu_GM + mu_WM)).
 
     ``mean_gm``/``mean_wm`` are the study (or group) mean voxel fractions: call this once the
-    whole study's segmentation is known (see :func:`group_normalise_table`).
+    whole study's segmentation is known (see :func:`group_normalise`).
     """
     return float(c_tc * (mean_gm + alpha * mean_wm) / ((f_gm + alpha * f_wm) * (mean_gm + mean_wm)))
+
+
+def group_normalise(alpha_corrected_values, mean_gm: float, mean_wm: float, alpha: float = 0.5):
+    """Harris 2015 group normalisation of alpha-corrected values (scalars or arrays):
+    C_alpha x (mu_GM + alpha mu_WM) / (mu_GM + mu_WM), the same as
+    :func:`alpha_corrected_group_normalised` applied to C_TC. The study-table stage passes the
+    mean f_GM / f_WM of the study (or of the group) after all scans are quantified."""
+    if not (mean_gm >= 0 and mean_wm >= 0 and mean_gm + mean_wm > 0):
+        raise InputError(None, "group mean tissue fractions", f"need GM, WM >= 0 with a positive sum, got {mean_gm}, {mean_wm}")
+    return np.asarray(alpha_corrected_values, dtype=float) * (mean_gm + alpha * mean_wm) / (mean_gm + mean_wm)
 
 
 def ratios(amplitudes: Mapping[str, float], reference: str) -> dict[str, float]:

@@ -138,3 +138,14 @@ def voxel_mask(mrs_affine: np.ndarray, reference_image: str | os.PathLike, out_p
         raw = out.to_bytes()
         write_bytes(out_path, gzip_bytes(raw) if str(out_path).endswith(".gz") else raw)
     return out
+
+
+def scan_tissue_fractions(mrs_affine: np.ndarray, segmentation_dir: str | os.PathLike, prefix: str = "",
+                          mask_path: str | os.PathLike | None = None) -> dict[str, float]:
+    """Find the maps in ``segmentation_dir`` (names above), return the voxel's fractions and,
+    if ``mask_path`` is given, write the voxel mask on the GM map's grid (for the report)."""
+    maps = find_tissue_maps(segmentation_dir, prefix)
+    fractions = voxel_tissue_fractions(mrs_affine, maps)
+    if mask_path is not None:
+        voxel_mask(mrs_affine, maps["GM"], mask_path)
+    return fractions

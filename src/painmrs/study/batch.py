@@ -24,7 +24,26 @@ from ..errors import InputError
 from ..io import nifti_mrs
 from .tables import write_tsv
 
-MANIFEST_COLUMNS = ["stem", "output", "path", "sha256"]
+MANIFEST_COLUMNS = ["stem", "output", "path", "sha256", "message"]
+ON_SCAN_ERROR = ("fail", "skip")
+
+
+class ScanFailure(RuntimeError):
+    """A stage failed on one scan; the message names the scan and its file."""
+
+
+def run_scan(stem: str, source, step: str, func, on_error: str, log: logging.Logger) -> tuple[Any, dict | None]:
+    """Run ``func()`` for one scan. On failure: raise ScanFailure naming the scan ("fail"), or
+    log it and return an ``error`` manifest row so the study goes on and the QC table shows
+    why the scan is missing ("skip")."""
+    try:
+        return func(), None
+    except Exception as exc:  # any library failure on this scan
+        message = f"{step} failed: {type(exc).__name__}: {exc}"
+        if on_error != "skip":
+            raise ScanFailure(f"{stem} ({source}): {message}") from exc
+        log.error("%s (%s): %s (skipped: execution.on_scan_error is 'skip')", stem, source, message)
+        return None, {"stem": stem, "output": "error", "path": "", "sha256": "", "message": message}
 
 
 def scan_dir(deriv_dir: str | os.PathLike, subject: str, session: str) -> Path:
@@ -43,7 +62,7 @@ def sha256(path: str | os.PathLike) -> str:
 
 def manifest_rows(stem: str, paths: Mapping[str, Path]) -> list[dict]:
     return [
-        {"stem": stem, "output": key, "path": str(path), "sha256": sha256(path)}
+        {"stem": stem, "output": key, "path": str(path), "sha256": sha256(path), "message": ""}
         for key, path in sorted(paths.items())
     ]
 
@@ -58,7 +77,16 @@ def read_manifests(paths) -> pd.DataFrame:
     frames = [pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False) for p in paths]
     if not frames:
         return pd.DataFrame(columns=MANIFEST_COLUMNS)
-    return pd.concat(frames, ignore_index=True).sort_values(["stem", "output"], ignore_index=True)
+    table = pd.concat(frames, ignore_index=True)
+    if "message" not in table.columns:
+        table["message"] = ""
+    return table.sort_values(["stem", "output"], ignore_index=True)
+
+
+def failed_scans(manifest: pd.DataFrame) -> dict[str, str]:
+    """stem -> error message for the scans a stage skipped."""
+    errors = manifest[manifest["output"] == "error"]
+    return dict(zip(errors["stem"], errors["message"]))
 
 
 def processing_options(config: Mapping, sequence: str, source: str | None = None):
@@ -85,14 +113,23 @@ def process_batch(
     from ..processing.pipeline import process_scan, write_processed
 
     log = log or logging.getLogger("painmrs.process")
+    on_error = (config.get("execution") or {}).get("on_scan_error", "fail")
     bids = Path(bids_dir)
     rows: list[dict] = []
     for scan in scans.itertuples(index=False):
-        metab = nifti_mrs.read(bids / scan.svs)
-        water = nifti_mrs.read(bids / scan.mrsref) if scan.mrsref else None
         options = processing_options(config, scan.sequence, config_source)
-        result = process_scan(metab, water, options, stem=scan.stem)
-        paths = write_processed(result, scan_dir(deriv_dir, scan.subject, scan.session), scan.stem)
+
+        def one(scan=scan, options=options):
+            metab = nifti_mrs.read(bids / scan.svs)
+            water = nifti_mrs.read(bids / scan.mrsref) if scan.mrsref else None
+            result = process_scan(metab, water, options, stem=scan.stem)
+            return result, write_processed(result, scan_dir(deriv_dir, scan.subject, scan.session), scan.stem)
+
+        out, error = run_scan(scan.stem, bids / scan.svs, "processing", one, on_error, log)
+        if error:
+            rows.append(error)
+            continue
+        result, paths = out
         log.info("%s: processed (%s), outputs %s", scan.stem, result.sequence, ", ".join(sorted(paths)))
         rows += manifest_rows(scan.stem, paths)
     if not rows:

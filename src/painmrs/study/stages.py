@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..io import nifti_mrs
-from .batch import manifest_rows, read_manifests, scan_dir
+from .batch import failed_scans, manifest_rows, read_manifests, run_scan, scan_dir
 from .tables import write_tsv
 
 # Config section -> option class (imported lazily: stage libraries are heavy).
@@ -124,41 +124,56 @@ def fit_batch(
     from ..quantify.scan import fit_mega_scan, fit_scan
 
     log = log or logging.getLogger("painmrs.fit")
+    on_error = (config.get("execution") or {}).get("on_scan_error", "fail")
     fit_options = stage_options(config, "fit", config_source)
     quant = stage_options(config, "quantify", config_source)
     qc_rules = stage_options(config, "qc", config_source)
     bids = Path(bids_dir)
     files = {(r.stem, r.output): r.path for r in process_manifest.itertuples(index=False)}
+    not_processed = failed_scans(process_manifest)
     bases: dict[str, Any] = {}
     rows: list[dict] = []
     for scan in scans.itertuples(index=False):
+        if scan.stem in not_processed:
+            rows.append({"stem": scan.stem, "output": "error", "path": "", "sha256": "",
+                         "message": f"not fitted: {not_processed[scan.stem]}"})
+            continue
         out_dir = scan_dir(deriv_dir, scan.subject, scan.session)
-        water = nifti_mrs.read(files[(scan.stem, "water")]) if (scan.stem, "water") in files else None
-        if scan.sequence == "MEGA-PRESS":
-            if scan.acq not in bases:
-                bases[scan.acq] = (read_fsl_basis(Path(basis_dirs[scan.acq]) / "diff"), read_fsl_basis(Path(basis_dirs[scan.acq]) / "off"))
-            diff = nifti_mrs.read(files[(scan.stem, "diff")])
-            off = nifti_mrs.read(files[(scan.stem, "off")])
-            fractions = _fractions(bids, scan, off.affine, log)
-            fit_mega_scan(diff, off, *bases[scan.acq], out_dir, scan.stem, water=water, fractions=fractions,
-                          off_options=fit_options, quant=quant, qc=qc_rules)
-            produced = {
-                "fit_tsv": f"{scan.stem}_fit.tsv", "fit_json": f"{scan.stem}_fit.json",
-                "fit_nifti": f"{scan.stem}_desc-fit_svs.nii.gz", "fitoff_nifti": f"{scan.stem}_desc-fitoff_svs.nii.gz",
-                "fit_png": f"{scan.stem}_fit.png", "fitoff_png": f"{scan.stem}_fitoff.png",
-            }
-        else:
-            if scan.acq not in bases:
-                bases[scan.acq] = read_fsl_basis(basis_dirs[scan.acq])
-            data = nifti_mrs.read(files[(scan.stem, "processed")])
-            fractions = _fractions(bids, scan, data.affine, log)
-            fit_scan(data, bases[scan.acq], out_dir, scan.stem, water=water, fractions=fractions,
-                     fit_options=fit_options, quant=quant, qc=qc_rules)
-            produced = {
-                "fit_tsv": f"{scan.stem}_fit.tsv", "fit_json": f"{scan.stem}_fit.json",
-                "fit_nifti": f"{scan.stem}_desc-fit_svs.nii.gz", "fit_png": f"{scan.stem}_fit.png",
-            }
-        paths = {k: out_dir / v for k, v in produced.items() if (out_dir / v).is_file()}
+
+        def one(scan=scan, out_dir=out_dir):
+            water = nifti_mrs.read(files[(scan.stem, "water")]) if (scan.stem, "water") in files else None
+            if scan.sequence == "MEGA-PRESS":
+                if scan.acq not in bases:
+                    root = Path(basis_dirs[scan.acq])
+                    bases[scan.acq] = (read_fsl_basis(root / "diff"), read_fsl_basis(root / "off"))
+                diff = nifti_mrs.read(files[(scan.stem, "diff")])
+                off = nifti_mrs.read(files[(scan.stem, "off")])
+                fractions = _fractions(bids, scan, off.affine, log)
+                fit_mega_scan(diff, off, *bases[scan.acq], out_dir, scan.stem, water=water, fractions=fractions,
+                              off_options=fit_options, quant=quant, qc=qc_rules)
+                produced = {
+                    "fit_tsv": f"{scan.stem}_fit.tsv", "fit_json": f"{scan.stem}_fit.json",
+                    "fit_nifti": f"{scan.stem}_desc-fit_svs.nii.gz", "fitoff_nifti": f"{scan.stem}_desc-fitoff_svs.nii.gz",
+                    "fit_png": f"{scan.stem}_fit.png", "fitoff_png": f"{scan.stem}_fitoff.png",
+                }
+            else:
+                if scan.acq not in bases:
+                    bases[scan.acq] = read_fsl_basis(basis_dirs[scan.acq])
+                data = nifti_mrs.read(files[(scan.stem, "processed")])
+                fractions = _fractions(bids, scan, data.affine, log)
+                fit_scan(data, bases[scan.acq], out_dir, scan.stem, water=water, fractions=fractions,
+                         fit_options=fit_options, quant=quant, qc=qc_rules)
+                produced = {
+                    "fit_tsv": f"{scan.stem}_fit.tsv", "fit_json": f"{scan.stem}_fit.json",
+                    "fit_nifti": f"{scan.stem}_desc-fit_svs.nii.gz", "fit_png": f"{scan.stem}_fit.png",
+                }
+            return fractions, {k: out_dir / v for k, v in produced.items() if (out_dir / v).is_file()}
+
+        out, error = run_scan(scan.stem, bids / scan.svs, "fitting", one, on_error, log)
+        if error:
+            rows.append(error)
+            continue
+        fractions, paths = out
         log.info("%s: fitted (%s), fractions %s", scan.stem, scan.sequence, fractions)
         rows += manifest_rows(scan.stem, paths)
     return rows
@@ -167,12 +182,15 @@ def fit_batch(
 # ---- study QC table ----------------------------------------------------------------------------
 def qc_table(process_manifests, fit_manifests=()) -> pd.DataFrame:
     """One row per scan: the processing QC sidecar's scalars, plus (when fitted) the fit's
-    linewidth ``fwhm_hz``, its SNR ``fit_snr`` and the voxel tissue fractions."""
+    linewidth ``fwhm_hz``, its SNR ``fit_snr`` and the voxel tissue fractions. Scans a stage
+    skipped (``execution.on_scan_error: skip``) get ``qc_pass`` false and the error as
+    ``qc_reason``."""
     from ..processing.qc import collect_qc
 
     proc = read_manifests(process_manifests)
     table = collect_qc(proc.loc[proc["output"] == "qc_json", "path"].tolist())
     fits = read_manifests(fit_manifests)
+    failures = {**failed_scans(fits), **failed_scans(proc)}  # the first failing stage wins
     if len(fits):
         extra = []
         for row in fits[fits["output"] == "fit_tsv"].itertuples(index=False):
@@ -188,7 +206,17 @@ def qc_table(process_manifests, fit_manifests=()) -> pd.DataFrame:
                 }
             )
         table = table.drop(columns=[c for c in ("fwhm_hz", "f_gm", "f_wm", "f_csf") if c in table.columns])
-        table = table.merge(pd.DataFrame(extra), on="stem", how="left", validate="one_to_one")
+        if extra:
+            table = table.merge(pd.DataFrame(extra), on="stem", how="left", validate="one_to_one")
+    # Skipped scans (execution.on_scan_error: skip) stay visible, with the reason; a scan that
+    # was processed but not fitted keeps its processing QC columns. qc_pass here is the
+    # stages' verdict only; the study table adds the configured exclusion rules.
+    known = set(table["stem"]) if len(table) else set()
+    missing = pd.DataFrame({"stem": sorted(set(failures) - known)})
+    table = pd.concat([table, missing], ignore_index=True) if len(missing) else table
+    table = table.sort_values("stem", ignore_index=True)
+    table["qc_pass"] = ~table["stem"].isin(failures)
+    table["qc_reason"] = table["stem"].map(failures).fillna("")
     return table
 
 
