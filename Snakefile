@@ -2,7 +2,11 @@
 # rules/*.smk are thin; config/config.yaml (validated before any job runs) names the study.
 
 
-configfile: "config/config.yaml"
+# --configfile replaces the demo config rather than merging into it (a study must not
+# inherit the demo's groups, regions or designs).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"

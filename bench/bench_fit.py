@@ -127,7 +127,7 @@ def main(argv=None) -> int:
                       settings=SimulationSettings(snr=80.0, concentration_cv=0.1), seed=3)
     _table(f"PRESS challenge -> own + parametric MM_3T (Birch 2017), NAA height/SD = 80, {n} realisations", res)
     sim_mega = simulate_mega_press_basis(spectrometer_mhz=MHZ, dwell_s=DWELL, n_points=N, include_mm=True,
-                                         gaba_set="govindaraju", edit_profile="gauss")["DIFF"]
+                                         gaba_set="govindaraju", edit_profile="rect")["DIFF"]
     res = monte_carlo(sim_mega, mega_fit, mtruth, n_realisations=n, fit_options=DIFF_OPTIONS,
                       settings=SimulationSettings(snr=15.0, baseline_scale=0.0, snr_window_ppm=(2.9, 3.1),
                                                   concentration_cv=0.1),

@@ -149,3 +149,20 @@ def test_rerun_refuses_a_non_empty_target(audited):
     (audited / "busy" / "f").write_text("x")
     with pytest.raises(InputError, match="not empty"):
         rerun_study(audited / "results", audited / "busy")
+
+
+def test_nested_results_of_another_study_are_not_this_studys_outputs(audited):
+    # config/full.yaml writes to results/full, inside the demo's results/
+    full = audited / "results" / "full"
+    (full / "inventory").mkdir(parents=True)
+    (full / "inventory" / "scans.tsv").write_text("stem\n")
+    (full / "metabolites.tsv").write_text("x\n")
+    assert audit_results(audited / "results").ok
+    write_manifest(audited / "results", CONFIG)
+    from painmrs.provenance import read_manifest
+
+    assert not any(p.startswith("full/") for p in read_manifest(audited / "results")["study"]["outputs"])
+    # an ordinary sub-folder is still checked
+    (audited / "results" / "other").mkdir()
+    (audited / "results" / "other" / "x.tsv").write_text("x\n")
+    assert [f.path for f in audit_results(audited / "results").findings] == ["other/x.tsv"]

@@ -196,3 +196,16 @@ def test_empty_scan_file(tmp_path):
     with pytest.raises(InputError) as info:
         build_inventory(bids, base_config())
     assert info.value.path == str(scan) and "not a readable NIfTI file" in str(info.value)
+
+
+def test_one_acquisition_label_mixing_field_strengths(tmp_path):
+    from study_fixtures import tiny_mrs
+
+    bids = make_study(tmp_path)
+    for suffix in ("svs", "mrsref"):
+        tiny_mrs(bids / f"sub-CLBP001/ses-post/mrs/sub-CLBP001_ses-post_acq-press_voi-ACC_{suffix}.nii.gz", 0.030, mhz=127.75)
+    with pytest.raises(InputError) as info:
+        build_inventory(bids, base_config())
+    assert info.value.field == "SpectrometerFrequency"
+    assert "acq-press mixes scans at 123.2 and 127.75 MHz" in str(info.value)
+    assert info.value.path.endswith("sub-CLBP001_ses-post_acq-press_voi-ACC_svs.nii.gz")

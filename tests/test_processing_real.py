@@ -1,9 +1,8 @@
 """Processing on real public data (../shared/data/real), converted with spec2nii.
 
-spec2nii's NIfTI-MRS output is the complex conjugate of painmrs' internal convention
-(DEVELOPERS.md: NAA at 2.008 ppm with ppm = 4.65 + f/MHz): read as is, NAA appears at 7.3 ppm.
-Until painmrs.io / painmrs.convert handle this, the tests conjugate after reading (the test
-``test_spec2nii_output_needs_conjugation`` documents the fact so the fix is visible).
+painmrs.io.nifti_mrs.read conjugates the on-disk NIfTI-MRS frame into the in-memory
+convention (NAA at 2.008 ppm with ppm = 4.65 + f/MHz); ``test_converted_scan_reads_unmirrored``
+guards that, since every processing number below depends on it.
 """
 
 from __future__ import annotations
@@ -33,9 +32,8 @@ def spec2nii(kind: str, out: Path, name: str, *files: Path) -> Path:
     return out / f"{name}.nii.gz"
 
 
-def read_conj(path: Path) -> MRSData:
-    data = nifti_mrs.read(path)
-    return data.replace(fid=np.conj(data.fid))
+def read(path: Path) -> MRSData:
+    return nifti_mrs.read(path)
 
 
 @pytest.fixture(scope="module")
@@ -47,15 +45,15 @@ def philips(shared_data, tmp_path_factory):
     return act, ref
 
 
-def test_spec2nii_output_needs_conjugation(philips):
+def test_converted_scan_reads_unmirrored(philips):
     data = nifti_mrs.read(philips[0])
     spec = np.abs(data.spectrum())
     near = lambda p: spec[ppm_window(data.ppm, (p - 0.05, p + 0.05))].max()  # noqa: E731
-    assert near(7.29) > 2 * near(2.01)  # mirrored NAA: stored data is conj of our convention
+    assert near(2.01) > 2 * near(7.29)  # NAA where it belongs, not mirrored about 4.65 ppm
 
 
 def test_philips_press_processes_with_sensible_qc(philips, tmp_path):
-    metab, water = read_conj(philips[0]), read_conj(philips[1])
+    metab, water = read(philips[0]), read(philips[1])
     scan = process_scan(metab, water, stem="sub-01_acq-press")
     qc = scan.qc
     print({k: qc[k] for k in ("snr", "snr_fsl_style", "snr_gannet_style", "fwhm_naa_hz", "fwhm_tcr_hz", "fwhm_water_hz", "referencing_shift_hz")})
@@ -75,7 +73,7 @@ def test_philips_press_processes_with_sensible_qc(philips, tmp_path):
 @pytest.mark.parametrize("kind, name", [("rda", "SVS_30.rda"), ("dicom", "SVS_30.IMA")])
 def test_siemens_press_processes(shared_data, tmp_path, kind, name):
     path = spec2nii(kind, tmp_path, "svs", shared_data / "real/siemens_press_3T" / name)
-    scan = process_scan(read_conj(path), None)
+    scan = process_scan(read(path), None)
     qc = scan.qc
     print(kind, {k: qc[k] for k in ("snr", "fwhm_naa_hz", "noise_window_ppm")})
     assert 30 < qc["snr"] < 400 and 3 < qc["fwhm_naa_hz"] < 10
@@ -92,7 +90,7 @@ def water_snr(fid: np.ndarray, data: MRSData) -> float:
 
 
 def test_coil_combination_on_real_32_coil_7t_water(shared_data):
-    data = read_conj(shared_data / "real/siemens_7T_coils/sub-01_ses-01_SVS-ref.nii.gz")
+    data = read(shared_data / "real/siemens_7T_coils/sub-01_ses-01_SVS-ref.nii.gz")
     assert data.dim_tags == ("DIM_COIL",) and data.fid.shape[1] == 32
     weights = estimate_coil_weights(data)
     combined = data.fid @ weights.weights

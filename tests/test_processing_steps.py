@@ -87,20 +87,37 @@ def alignment_errors(al, truth, keep):
     return float(np.sqrt(np.mean(ef**2))), float(np.degrees(np.sqrt(np.mean(ep**2))))
 
 
-@pytest.mark.parametrize("drift", [(-10.0, 10.0), (10.0, -10.0), (0.0, 6.0)])
-def test_alignment_recovers_drift_at_demo_snr(drift):
-    metab, water, truth = make_scan(11, drift_hz=drift, snr=60.0, eddy_current=False)
+def realistic_press_fid():
+    """Full TE 30 ms PRESS spectrum from the density-matrix basis (painmrs.basis.simulate) + MM."""
+    from painmrs.basis.simulate import simulate_basis
+    from painmrs.demo.acquisition import voigt_decay
+
+    conc = {"NAA": 10, "NAAG": 1.5, "Cr": 4.5, "PCr": 4, "GPC": 1, "PCh": 0.5, "GABA": 1.2, "Glu": 9, "Gln": 3,
+            "mI": 6, "GSH": 1.5, "Tau": 1.5, "Lac": 0.5}
+    basis = simulate_basis(list(conc), sequence="PRESS", echo_time_ms=30, spectrometer_mhz=MHZ, dwell_s=DWELL,
+                           n_points=2048, linewidth_hz=3.0, include_mm=True)
+    clean = (basis.fids @ np.array([conc.get(n, 1.0) for n in basis.names])) * voigt_decay(np.arange(2048) * DWELL, 0, 4.0)
+    return clean * 200 / np.max(np.fft.fft(clean).real)
+
+
+@pytest.mark.parametrize(
+    "drift, spectra",
+    [((-10.0, 10.0), "singlets"), ((10.0, -10.0), "singlets"), ((0.0, 6.0), "singlets"), ((-10.0, 10.0), "basis")],
+)
+def test_alignment_recovers_drift_at_demo_snr(drift, spectra):
+    clean = realistic_press_fid() if spectra == "basis" else None
+    metab, water, truth = make_scan(11, drift_hz=drift, snr=60.0, eddy_current=False, clean_fids=clean)
     weights = estimate_coil_weights(water)
     data = combine_coils(metab, weights)
     al = estimate_alignment(data)
     keep = np.arange(data.fid.shape[1])
     f_rms, p_rms = alignment_errors(al, truth, keep)
     f_crlb, p_crlb = crlb_f_phi(truth, weights, metab.n_points)
-    print(f"drift {drift}: freq RMS {f_rms:.3f} Hz (CRLB {f_crlb:.3f}), phase RMS {p_rms:.2f} deg (CRLB {p_crlb:.2f})")
+    print(f"{spectra}, drift {drift}: freq RMS {f_rms:.3f} Hz (CRLB {f_crlb:.3f}), phase RMS {p_rms:.2f} deg (CRLB {p_crlb:.2f})")
     assert np.ptp(truth["freq_hz"]) > 5
     assert f_rms <= 0.3
-    # The issue's 2 deg target is below the Cramer-Rao bound of this 4-singlet spectrum at
-    # NAA SNR 60 (about 2.1-2.4 deg per transient): we require 2 deg or 1.25 x the bound.
+    # The issue's 2 deg target is below the Cramer-Rao bound of the 4-singlet spectrum at
+    # NAA SNR 60 (about 2.6 deg per transient): we require 2 deg or 1.25 x the bound.
     assert p_rms <= max(2.0, 1.25 * p_crlb)
     aligned = align_transients(data, al)
     assert aligned.processing_history[-1]["Method"] == "Frequency and phase correction"

@@ -59,7 +59,7 @@ def with_config(workdir: Path, **params) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: xdist may interleave modules on a worker
 def study(tmp_path_factory):
     """The mini study run once locally (about 10 s)."""
     workdir = tmp_path_factory.mktemp("study")

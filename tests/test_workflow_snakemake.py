@@ -193,3 +193,20 @@ def test_thousand_scan_study_makes_few_jobs(tmp_path):
     assert counts["process_batch"] == "20" and counts["fit_batch"] == "20"
     assert counts["basis_set"] == "2"  # one per acquisition (press, megapress)
     assert int(counts["total"]) < 60
+
+
+def test_configfile_replaces_the_default_config(tmp_path):
+    """--configfile must not merge into config/config.yaml: a study would inherit the demo's
+    keys. Here the default config holds a typo; a replaced config never sees it."""
+    broken = base_config()
+    broken["regoins"] = broken["regions"]
+    work = _workdir(tmp_path, broken)
+    study = base_config()
+    study["dataset"]["size"] = "tiny"
+    study["dataset"]["design"] = str(ROOT / "config" / "demo" / "design.yaml")
+    (work / "study.yaml").write_text(yaml.safe_dump(study, sort_keys=False), encoding="utf-8")
+    base = [str(BIN / "snakemake"), "-n", "-s", str(ROOT / "Snakefile"), "-d", str(work)]
+    merged = _run(base)
+    assert merged.returncode != 0 and "field 'regoins'" in merged.stdout + merged.stderr
+    replaced = _run(base + ["--configfile", str(work / "study.yaml")])
+    assert replaced.returncode == 0, replaced.stdout + replaced.stderr

@@ -98,8 +98,10 @@ def test_scan_failure_names_the_scan_and_file(tmp_path):
     from study_fixtures import base_config
 
     bids, row = _one_corrupt_scan(tmp_path)
+    config = base_config()
+    config["execution"]["on_scan_error"] = "fail"
     with pytest.raises(ScanFailure) as info:
-        process_batch(row, bids, tmp_path / "deriv", base_config())
+        process_batch(row, bids, tmp_path / "deriv", config)
     msg = str(info.value)
     assert msg.startswith("sub-HC001_ses-post_acq-press_voi-ACC (")
     assert "sub-HC001_ses-post_acq-press_voi-ACC_svs.nii.gz" in msg and "processing failed: InputError" in msg

@@ -129,23 +129,24 @@ def estimate_referencing(
     mhz = data.spectrometer_mhz
     shift_hz = float(np.mean([peaks[k] - v for k, v in found.items()])) * mhz
     phase_rad = 0.0
-    if phase:
-        from .qc import fwhm  # local import: qc imports nothing from here, but keep modules light
+    from .qc import fwhm  # local import keeps the module graph simple
 
-        for _ in range(2):
-            shifted = MRSData(apply_shift(data.fid, data.dwell_s, shift_hz, 0.0), data.dwell_s, mhz)
-            ppm, spec = _fine_spectrum(shifted.fid, data.dwell_s, mhz)
-            width = 6.0
-            phase_rad = _phase_from_peaks(ppm, spec, peaks, mhz, phase_half_width_ppm, width)
+    for _ in range(2):
+        shifted = MRSData(apply_shift(data.fid, data.dwell_s, shift_hz, 0.0), data.dwell_s, mhz)
+        ppm, spec = _fine_spectrum(shifted.fid, data.dwell_s, mhz)
+        if phase:
+            phase_rad = _phase_from_peaks(ppm, spec, peaks, mhz, phase_half_width_ppm, 6.0)
             phased = shifted.fid * np.exp(1j * phase_rad)
             widths = [fwhm(MRSData(phased, data.dwell_s, mhz), (p - 0.06, p + 0.06))[0] for p in peaks.values()]
             widths = [w for w in widths if np.isfinite(w) and w > 0]
             if widths:
                 phase_rad = _phase_from_peaks(ppm, spec, peaks, mhz, phase_half_width_ppm, float(np.median(widths)))
-            refined = _refine_positions(ppm, (spec * np.exp(1j * phase_rad)).real, peaks)
-            if not refined:
-                break
-            shift_hz += float(np.mean([peaks[k] - v for k, v in refined.items()])) * mhz
+        # refine the positions on the (phased) real spectrum: magnitude maxima are pulled by
+        # the dispersion tails of neighbouring lines
+        refined = _refine_positions(ppm, (spec * np.exp(1j * phase_rad)).real, peaks)
+        if not refined:
+            break
+        shift_hz += float(np.mean([peaks[k] - v for k, v in refined.items()])) * mhz
     return Referencing(shift_hz=shift_hz, phase_rad=phase_rad, peaks_ppm_found=found)
 
 

@@ -51,12 +51,12 @@ from ..errors import InputError
 from ..mrs import MRSData
 from . import qc as qcm
 from ._spectra import ppm_window, to_spectrum, transients
-from .align import Alignment, align_to_reference, align_transients, estimate_alignment
+from .align import align_to_reference, align_transients, estimate_alignment
 from .averaging import average
 from .coil_combine import CoilWeights, combine_coils, estimate_coil_weights
 from .eddy_current import eddy_current_correction, water_phase
 from .mega_press import combine_subspectra, split_edit_conditions
-from .outliers import OutlierResult, find_outliers, reject_outliers
+from .outliers import find_outliers, reject_outliers
 from .phasing import apply_referencing, estimate_referencing
 from .water_removal import water_component
 

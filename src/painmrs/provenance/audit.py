@@ -124,7 +124,7 @@ def audit_results(
     )
 
     recorded_out: dict[str, str] = study["outputs"]
-    on_disk = set(list_files(results_dir, study["exclude"]))
+    on_disk = set(list_files(results_dir, study["exclude"], skip_nested_results=True))
     for rel in sorted(set(recorded_out) | on_disk):
         if rel not in on_disk:
             report.findings.append(Finding("missing_output", rel, recorded_out[rel], None))
@@ -257,7 +257,8 @@ def compare_trees(
     exclude = list(exclude)
     if MANIFEST_RELPATH not in exclude:
         exclude.append(MANIFEST_RELPATH)
-    files_a, files_b = set(list_files(a, exclude)), set(list_files(b, exclude))
+    files_a = set(list_files(a, exclude, skip_nested_results=True))
+    files_b = set(list_files(b, exclude, skip_nested_results=True))
     cmp = TreeComparison(a=a.as_posix(), b=b.as_posix())
     cmp.only_in_a = sorted(files_a - files_b)
     cmp.only_in_b = sorted(files_b - files_a)

@@ -60,16 +60,27 @@ def matches_any(relpath: str, patterns: Iterable[str]) -> bool:
     return False
 
 
-def list_files(root: str | os.PathLike, exclude: Iterable[str] = ()) -> list[str]:
+# A sub-folder holding one of these is another study's results directory nested inside this
+# one (e.g. results_dir: results/full beside the demo's results): not this study's output.
+NESTED_RESULTS_MARKERS = ("provenance/manifest.json", "inventory/scans.tsv")
+
+
+def list_files(
+    root: str | os.PathLike, exclude: Iterable[str] = (), *, skip_nested_results: bool = False
+) -> list[str]:
     """Sorted POSIX paths (relative to ``root``) of every regular file below ``root``, minus
-    the excluded patterns. Symbolic links to files count as files; links to directories are
-    not followed (they could loop)."""
+    the excluded patterns (and, with ``skip_nested_results``, minus other studies' results
+    folders nested below ``root``). Symbolic links to files count as files; links to
+    directories are not followed (they could loop)."""
     root = Path(root)
     exclude = list(exclude)
     found: list[str] = []
-    for dirpath, _dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = Path(dirpath).relative_to(root).as_posix()
         prefix = "" if rel_dir == "." else rel_dir + "/"
+        if skip_nested_results:
+            dirnames[:] = [d for d in dirnames if not any(
+                os.path.isfile(os.path.join(dirpath, d, m)) for m in NESTED_RESULTS_MARKERS)]
         for fname in filenames:
             rel = prefix + fname
             if not matches_any(rel, exclude) and os.path.isfile(os.path.join(dirpath, fname)):
@@ -77,7 +88,10 @@ def list_files(root: str | os.PathLike, exclude: Iterable[str] = ()) -> list[str
     return sorted(found)
 
 
-def hash_tree(root: str | os.PathLike, exclude: Iterable[str] = ()) -> dict[str, str]:
+def hash_tree(
+    root: str | os.PathLike, exclude: Iterable[str] = (), *, skip_nested_results: bool = False
+) -> dict[str, str]:
     """{relative POSIX path: SHA-256} for every file below ``root`` (sorted by path)."""
     root = Path(root)
-    return {rel: sha256_file(root / rel) for rel in list_files(root, exclude)}
+    files = list_files(root, exclude, skip_nested_results=skip_nested_results)
+    return {rel: sha256_file(root / rel) for rel in files}

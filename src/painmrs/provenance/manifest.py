@@ -185,7 +185,8 @@ def build_manifest(
     ``outputs`` are the workflow's declared final outputs: each must exist (a run that lost
     one must not be certified). The ``outputs`` section itself hashes *every* file below
     ``results_dir`` that no ``exclude`` pattern matches, so intermediate files are covered
-    and the audit can report extra files. ``seeds`` are merged over the seeds found in the
+    and the audit can report extra files; another study's results folder nested inside
+    ``results_dir`` is skipped (see ``hashing.NESTED_RESULTS_MARKERS``). ``seeds`` are merged over the seeds found in the
     config (:func:`find_seeds`).
     """
     results_dir = Path(results_dir)
@@ -207,7 +208,7 @@ def build_manifest(
     all_seeds = find_seeds(config_plain)
     all_seeds.update({str(k): int(v) for k, v in (seeds or {}).items()})
 
-    output_hashes = hash_tree(results_dir, exclude)
+    output_hashes = hash_tree(results_dir, exclude, skip_nested_results=True)
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "painmrs", "version": __version__},

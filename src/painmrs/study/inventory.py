@@ -89,7 +89,18 @@ def check_headers(bids: Path, scans: pd.DataFrame, sequences: Mapping) -> pd.Dat
                 )
         te_col.append(te_ms)
         mhz_col.append(mhz)
-    return scans.assign(te_ms=te_col, spectrometer_mhz=mhz_col)
+    scans = scans.assign(te_ms=te_col, spectrometer_mhz=mhz_col)
+    # One basis set is simulated per acq label, at one field strength: scanners of different
+    # field (e.g. 123.2 and 127.8 MHz) need their own acq labels.
+    for acq, group in scans.groupby("acq"):
+        lo, hi = group["spectrometer_mhz"].min(), group["spectrometer_mhz"].max()
+        if hi - lo > FREQUENCY_TOLERANCE * lo:
+            odd = group.loc[group["spectrometer_mhz"].idxmax()]
+            raise InputError(
+                bids / odd.svs, "SpectrometerFrequency",
+                f"acq-{acq} mixes scans at {lo:g} and {hi:g} MHz; give each scanner or field its own acq label",
+            )
+    return scans
 
 
 def build_inventory(bids_dir: str | os.PathLike, config: Mapping, *, read_headers: bool = True) -> Inventory:
