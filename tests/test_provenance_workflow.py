@@ -9,6 +9,7 @@ a study summary with a figure, and the project's real rules/provenance.smk.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -59,14 +60,24 @@ def with_config(workdir: Path, **params) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")  # session: xdist may interleave modules on a worker
+@pytest.fixture(scope="session")
 def study(tmp_path_factory):
-    """The mini study run once locally (about 10 s)."""
-    workdir = tmp_path_factory.mktemp("study")
-    for name in ("config.yaml", "design.yaml"):
-        shutil.copy(WORKFLOW / name, workdir / name)
-    proc = snakemake(workdir, "--cores", "2")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    """The mini study, run once locally (about 10 s) and shared by the xdist workers: the
+    first one to take the lock runs it, the others reuse it."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # .../pytest-N/popen-gwK -> .../pytest-N: this run's workers
+    workdir = shared / "provenance_study"
+    with open(shared / "provenance_study.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (workdir / "done").exists():
+            shutil.rmtree(workdir, ignore_errors=True)
+            workdir.mkdir()
+            for name in ("config.yaml", "design.yaml"):
+                shutil.copy(WORKFLOW / name, workdir / name)
+            proc = snakemake(workdir, "--cores", "2")
+            assert proc.returncode == 0, proc.stderr[-3000:]
+            (workdir / "done").touch()
     return workdir
 
 

@@ -479,16 +479,23 @@ def _solve(prob: _Problem, x0: np.ndarray, max_nfev: int):
     width enters squared, so its sign is free. If LM leaves the physical box (shift or
     widths out of range), the bounded trust-region solver restarts from the clipped point."""
     bounds, x0 = _bounds(prob, x0)
-    sol = least_squares(prob.residual, x0, jac=prob.jacobian, method="lm", x_scale="jac", max_nfev=max_nfev,
-                        xtol=1e-8, ftol=1e-8, gtol=1e-10)
+    lo, hi = bounds
+    span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
+    try:
+        sol = least_squares(prob.residual, x0, jac=prob.jacobian, method="lm", x_scale="jac", max_nfev=max_nfev,
+                            xtol=1e-8, ftol=1e-8, gtol=1e-10)
+    except ValueError:
+        # The unbounded LM step can reach a negative linewidth large enough that the model
+        # overflows (inf/NaN reach NNLS): restart bounded from the initial guess instead.
+        xc = np.clip(x0, lo + 1e-6 * span, hi - 1e-6 * span)
+        return least_squares(prob.residual, xc, jac=prob.jacobian, bounds=bounds, method="trf", x_scale="jac",
+                             max_nfev=max_nfev, xtol=1e-8, ftol=1e-8, gtol=1e-10)
     x = sol.x.copy()
     g = prob.n_groups()
     x[2 + 2 * g:] = np.abs(x[2 + 2 * g:])
-    lo, hi = bounds
     if np.all((x >= lo) & (x <= hi)):
         sol.x = x
         return sol
-    span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
     xc = np.clip(x, lo + 1e-6 * span, hi - 1e-6 * span)
     sol2 = least_squares(prob.residual, xc, jac=prob.jacobian, bounds=bounds, method="trf", x_scale="jac",
                          max_nfev=max_nfev, xtol=1e-8, ftol=1e-8, gtol=1e-10)

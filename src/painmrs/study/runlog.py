@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import sys
 import time
 import traceback
@@ -36,7 +37,8 @@ def logged(log_path: str | os.PathLike | None, job: str):
     real_stderr = sys.stderr
     try:
         with contextlib.redirect_stdout(handle), contextlib.redirect_stderr(handle):
-            log.info("start %s", job)
+            # Where the job ran: the SLURM job id proves a job ran inside an allocation.
+            log.info("start %s on host %s (SLURM_JOB_ID=%s)", job, socket.gethostname(), os.environ.get("SLURM_JOB_ID", "none"))
             yield log
             log.info("done %s in %.1f s", job, time.perf_counter() - start)
     except InputError as exc:
