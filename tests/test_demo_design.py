@@ -179,7 +179,8 @@ def test_plan_is_reproducible_and_seed_dependent():
 def test_sizes_have_the_documented_scan_counts():
     demo = build_plan(load_design(DESIGN, "demo"))
     full = build_plan(load_design(DESIGN, "full"))
-    assert 100 <= len(demo.scans) <= 150
+    # the default demo must run end to end in minutes on 2 cores (about 1 s of CPU per scan)
+    assert 100 <= len(demo.scans) <= 250
     assert len(full.scans) >= 1000
     for plan in (demo, full):
         groups = {s.group for s in plan.subjects}
