@@ -12,29 +12,40 @@ from study_fixtures import ROOT, make_study
 from painmrs.cli import main
 from painmrs.errors import InputError
 from painmrs.study.batch import manifest_rows, read_manifests, scan_dir, write_manifest
-from painmrs.study.stages import options_from_section
+from painmrs.study.stages import stage_options
 
 
-@dataclasses.dataclass(frozen=True)
-class _Options:
-    ppm_range: tuple[float, float] = (0.2, 4.2)
-    windows: tuple[tuple[float, float], ...] = ((1.0, 2.0),)
-    max_shift_hz: float = 12.0
-
-
-def test_options_from_section_converts_lists_and_keeps_defaults():
-    opts = options_from_section(_Options, {"ppm_range": [0.5, 4.0], "windows": [[1, 2], [3, 4]]}, "fit")
+def test_stage_options_convert_lists_and_keep_defaults():
+    opts = stage_options({"fit": {"ppm_range": [0.5, 4.0], "noise_ppm_ranges": [[-3, -1], [9, 11]]}}, "fit")
     assert opts.ppm_range == (0.5, 4.0)
-    assert opts.windows == ((1, 2), (3, 4))
+    assert opts.noise_ppm_ranges == ((-3, -1), (9, 11))
     assert opts.max_shift_hz == 12.0
-    assert options_from_section(_Options, None, "fit") == _Options()
 
 
-def test_options_from_section_unknown_key_names_the_key():
+def test_partial_relaxation_tables_update_the_defaults():
+    # Regression: an empty or partial quantify.t2_ms once replaced the whole default table, so
+    # every fit failed with KeyError 'water_GM'.
+    default = stage_options({}, "quantify")
+    empty = stage_options({"quantify": {"t2_ms": {}, "t1_s": {}}}, "quantify")
+    assert empty.t2_ms == default.t2_ms and empty.t1_s == default.t1_s
+    partial = stage_options({"quantify": {"t2_ms": {"NAA": 300}}}, "quantify")
+    assert partial.t2_ms["NAA"] == 300 and partial.t2_ms["water_GM"] == default.t2_ms["water_GM"]
+
+
+def test_stage_options_unknown_key_names_the_key():
     with pytest.raises(InputError) as info:
-        options_from_section(_Options, {"max_shfit_hz": 3}, "fit", "config/config.yaml")
+        stage_options({"fit": {"max_shfit_hz": 3}}, "fit", "config/config.yaml")
     assert info.value.field == "fit.max_shfit_hz"
     assert "config/config.yaml" in str(info.value) and "max_shift_hz" in str(info.value)
+
+
+def test_the_shipped_configs_parse():
+    from painmrs.study.config import load_config
+
+    for name in ("config/config.yaml", "config/full.yaml"):
+        config = load_config(ROOT / name)
+        for section in ("fit", "quantify", "qc"):
+            assert dataclasses.is_dataclass(stage_options(config, section, name))
 
 
 def test_real_option_classes_accept_their_defaults():

@@ -22,41 +22,17 @@ from ..io import nifti_mrs
 from .batch import failed_scans, manifest_rows, read_manifests, run_scan, scan_dir
 from .tables import write_tsv
 
-# Config section -> option class (imported lazily: stage libraries are heavy).
-SECTION_OPTIONS = {
-    "fit": ("painmrs.fitting.model", "FitOptions"),
-    "quantify": ("painmrs.quantify.concentrations", "QuantOptions"),
-    "qc": ("painmrs.quantify.qc", "QCRules"),
-}
-
-
-def options_from_section(cls, section: Mapping[str, Any] | None, name: str, source: str | None = None):
-    """A frozen option dataclass from a config section; unknown keys name the key.
-
-    Lists become tuples (YAML has no tuples); nested lists too (e.g. ppm ranges).
-    """
-    section = dict(section or {})
-    fields = {f.name for f in dataclasses.fields(cls)}
-    for key in section:
-        if key not in fields:
-            raise InputError(source, f"{name}.{key}", f"unknown option (known: {', '.join(sorted(fields))})")
-
-    def tuplify(value):
-        if isinstance(value, list):
-            return tuple(tuplify(v) for v in value)
-        return value
-
-    try:
-        return cls(**{k: tuplify(v) for k, v in section.items()})
-    except (TypeError, ValueError) as exc:
-        raise InputError(source, name, f"invalid options: {exc}") from None
-
-
 def stage_options(config: Mapping, section: str, source: str | None = None):
-    import importlib
+    """The option object of a stage from its config section, parsed by the stage library
+    itself (``painmrs.fitting.config``): one parser per section, so partial tables such as
+    ``quantify.t2_ms`` update the defaults instead of replacing them, and unknown keys are
+    errors naming the key."""
+    from ..fitting import config as stage_config
 
-    module, cls = SECTION_OPTIONS[section]
-    return options_from_section(getattr(importlib.import_module(module), cls), config.get(section), section, source)
+    parsers = {"fit": stage_config.fit_options, "quantify": stage_config.quant_options, "qc": stage_config.qc_rules}
+    if section not in parsers:
+        raise KeyError(f"no option parser for config section {section!r}")
+    return parsers[section](config.get(section), source)
 
 
 # ---- basis sets --------------------------------------------------------------------------------
