@@ -136,3 +136,22 @@ def test_skipped_scan_is_listed_in_the_qc_table(tmp_path):
     assert table["stem"].tolist() == ["sub-HC001_ses-post_acq-press_voi-ACC"]
     assert table["qc_pass"].tolist() == [False]
     assert table["qc_reason"].iloc[0].startswith("processing failed: InputError")
+
+
+def test_mega_press_basis_fits_only_what_editing_changes(tmp_path):
+    # With ideal editing pulses ON == OFF for NAA, Cr, Cho ...: those columns are exactly zero in
+    # DIFF (unidentifiable; a fit once reported NAA = 9e13 there), so the DIFF basis leaves them out.
+    import numpy as np
+
+    from painmrs.basis.readers import read_fsl_basis
+    from painmrs.io import nifti_mrs
+    from painmrs.mrs import MRSData
+    from painmrs.study.stages import build_basis
+
+    sample = nifti_mrs.write(MRSData(fid=np.ones(1024, complex), dwell_s=1 / 2000, spectrometer_mhz=123.2), tmp_path / "s.nii.gz")
+    sequence = {"sequence": "MEGA-PRESS", "te_ms": 68, "edit_on_ppm": 1.9, "edit_off_ppm": 7.5}
+    names = build_basis(sequence, sample, tmp_path / "basis")
+    diff = read_fsl_basis(tmp_path / "basis" / "diff")
+    assert {"GABA", "Glu", "Gln", "MM30"} <= set(names["diff"]) == set(diff.names)
+    assert not {"NAA", "Cr", "PCr", "GPC", "PCh", "mI"} & set(diff.names)
+    assert {"NAA", "Cr", "PCr"} <= set(names["off"])

@@ -97,6 +97,10 @@ def fit_scan(
     return table
 
 
+#: What a GABA-edited (1.9 ppm ON) DIFF spectrum measures.
+EDITED_TARGETS = ("GABA", "MM30", "GABA+", "Glu", "Gln", "Glx")
+
+
 def fit_mega_scan(
     diff: MRSData,
     off: MRSData,
@@ -120,7 +124,9 @@ def fit_mega_scan(
     wfit = fit_water(water) if water is not None else None
     unit = basis_proton_unit(basis_off)[0] if wfit is not None else None
     gauss_sd = res.gaba_gaussian_amplitude * res.gaba_gaussian.fit_error_pct / 100.0  # not a CRLB: Gannet-style
-    table = fit_table([("diff", res.diff), ("off", res.off)],
+    # DIFF reports only the edited targets; everything else (NAA, tCr, ... and so the tCr of
+    # GABA+/tCr) comes from OFF, where those metabolites are actually measured.
+    table = fit_table([("diff", res.diff, EDITED_TARGETS), ("off", res.off)],
                       extra_rows=[("GABA+_gauss", "diff", res.gaba_gaussian_amplitude, gauss_sd)],
                       water_area=wfit.area if wfit else None, proton_unit=unit, fractions=fractions,
                       te_s=te, tr_s=tr, quant=quant, qc=qc)

@@ -37,7 +37,8 @@ def fit_table(
     quant: QuantOptions | None = None,
     qc: QCRules | None = None,
 ) -> pd.DataFrame:
-    """Rows from one or more fits (``(label, fit)``; earlier labels win name clashes).
+    """Rows from one or more fits (``(label, fit)`` or ``(label, fit, names)`` to report only
+    ``names`` of that fit; earlier labels win name clashes).
 
     ``extra_rows``: (name, label, amplitude, sd) e.g. the Gaussian GABA+ cross-check.
     The scan-level SNR / FWHM come from the last fit (OFF for MEGA-PRESS, the PRESS fit).
@@ -45,9 +46,10 @@ def fit_table(
     quant = quant or QuantOptions()
     qc = qc or QCRules()
     rows, seen = [], set()
-    for label, fit in fits:
+    for label, fit, *keep in fits:
+        keep = set(keep[0]) if keep and keep[0] is not None else None
         for name, amp, sd in fit.rows():
-            if name not in seen:
+            if name not in seen and (keep is None or name in keep):
                 seen.add(name)
                 rows.append((name, label, amp, sd))
     for name, label, amp, sd in extra_rows:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import InputError
@@ -36,6 +37,13 @@ def stage_options(config: Mapping, section: str, source: str | None = None):
 
 
 # ---- basis sets --------------------------------------------------------------------------------
+#: Macromolecule model for short-TE PRESS fits: the measured 3 T MM spectrum of Birch et al.
+#: 2017 as one component (consensus: measured MM at short TE). With the LCModel-style
+#: parametric MM09-MM20 set instead, demo concentrations came out 30-47 % high (NAA 12.0 vs
+#: 9.2 mM true); with this one within 1-6 % (sub-HC001 ACC).
+PRESS_MACROMOLECULES = ("MM_3T",)
+
+
 def build_basis(sequence: Mapping[str, Any], sample_scan: str | os.PathLike, out_dir: str | os.PathLike, log=None) -> dict:
     """Simulate the basis set(s) for one acquisition, on the sample scan's frequency and grid.
 
@@ -59,13 +67,20 @@ def build_basis(sequence: Mapping[str, Any], sample_scan: str | os.PathLike, out
             include_mm=True,
             **grid,
         )
-        write_fsl_basis(sets["DIFF"], out / "diff")
+        # Components the editing leaves unchanged (ON == OFF: NAA, Cr, Cho ... with ideal
+        # pulses) are exactly zero in DIFF: unidentifiable there, so they are not fitted.
+        diff, off = sets["DIFF"], sets["OFF"]
+        energy = lambda b, name: float(np.sum(np.abs(b.fid(name)) ** 2))  # noqa: E731
+        edited = [n for n in diff.names if n not in off.names or energy(diff, n) > 1e-6 * energy(off, n)]
+        write_fsl_basis(diff.subset(edited), out / "diff")
         write_fsl_basis(sets["OFF"], out / "off")
-        names = {"diff": list(sets["DIFF"].names), "off": list(sets["OFF"].names)}
+        names = {"diff": edited, "off": list(sets["OFF"].names)}
     elif kind in ("PRESS", "STEAM", "sLASER"):
         if kind != "PRESS":
             raise InputError(None, "sequences.sequence", f"basis simulation for {kind} is not implemented; supply PRESS")
-        basis = with_macromolecules(simulate_basis(sequence="PRESS", echo_time_ms=float(sequence["te_ms"]), **grid))
+        basis = with_macromolecules(
+            simulate_basis(sequence="PRESS", echo_time_ms=float(sequence["te_ms"]), **grid), PRESS_MACROMOLECULES
+        )
         write_fsl_basis(basis, out)
         names = {"press": list(basis.names)}
     else:
