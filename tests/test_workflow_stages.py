@@ -155,3 +155,16 @@ def test_mega_press_basis_fits_only_what_editing_changes(tmp_path):
     assert {"GABA", "Glu", "Gln", "MM30"} <= set(names["diff"]) == set(diff.names)
     assert not {"NAA", "Cr", "PCr", "GPC", "PCh", "mI"} & set(diff.names)
     assert {"NAA", "Cr", "PCr"} <= set(names["off"])
+
+
+def test_one_parser_checks_ppm_windows_in_every_section():
+    # processing and fit sections share painmrs.options: a (low, high) default demands a pair
+    from painmrs.processing.pipeline import ProcessingOptions
+
+    with pytest.raises(InputError) as info:
+        ProcessingOptions.from_config({"water_window_ppm": [4.5]}, "study.yaml")
+    assert info.value.field == "processing.water_window_ppm"
+    with pytest.raises(InputError) as info:
+        stage_options({"fit": {"ppm_range": [0.2, "x"]}}, "fit", "study.yaml")
+    assert info.value.field == "fit.ppm_range"
+    assert ProcessingOptions.from_config({"water_window_ppm": [4.4, 5.0]}).water_window_ppm == (4.4, 5.0)

@@ -664,34 +664,21 @@ def effects_rows(design: Design, plan: Plan) -> list[dict]:
                 for m, pct in shifts.items():
                     sham = float(change.get(control_arm, {}).get(r, {}).get(m, 0.0))
                     obs = in_size and observable(None, r, m, study)
-                    add(
-                        kind="arm_time",
-                        study=study,
-                        group=sd["group"],
-                        arm=active,
-                        comparator="time:baseline",
-                        region=r,
-                        metabolite=m,
-                        measure="conc_tissue_mM",
-                        score=NA,
-                        value=float(pct),
-                        unit="pct",
-                        observed=obs,
-                    )
-                    add(
-                        kind="arm_time",
-                        study=study,
-                        group=sd["group"],
-                        arm=control_arm,
-                        comparator="time:baseline",
-                        region=r,
-                        metabolite=m,
-                        measure="conc_tissue_mM",
-                        score=NA,
-                        value=sham,
-                        unit="pct",
-                        observed=obs,
-                    )
+                    for arm, value in ((active, float(pct)), (control_arm, sham)):  # within-arm changes
+                        add(
+                            kind="arm_time",
+                            study=study,
+                            group=sd["group"],
+                            arm=arm,
+                            comparator="time:baseline",
+                            region=r,
+                            metabolite=m,
+                            measure="conc_tissue_mM",
+                            score=NA,
+                            value=value,
+                            unit="pct",
+                            observed=obs,
+                        )
                     add(
                         kind="arm_time",
                         study=study,

@@ -49,6 +49,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..mrs import MRSData
+from ..options import options_from_mapping
 from . import qc as qcm
 from ._spectra import ppm_window, to_spectrum, transients
 from .align import align_to_reference, align_transients, estimate_alignment
@@ -95,19 +96,7 @@ class ProcessingOptions:
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | None, source: str | None = None) -> "ProcessingOptions":
         """Options from a config mapping; unknown keys are an InputError naming the key."""
-        section = dict(section or {})
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(section) - set(fields))
-        if unknown:
-            raise InputError(source, f"processing.{unknown[0]}", f"unknown option (known: {', '.join(sorted(fields))})")
-        values = {}
-        for key, value in section.items():
-            if key.endswith("_ppm") and key != "referencing_search_ppm":
-                if not (isinstance(value, (list, tuple)) and len(value) == 2):
-                    raise InputError(source, f"processing.{key}", f"must be [low, high] ppm, got {value!r}")
-                value = (float(value[0]), float(value[1]))
-            values[key] = value
-        opts = cls(**values)
+        opts = options_from_mapping(cls, section, "processing", source)
         for key in ("zero_order_phase", "mega_zero_order_phase"):
             if getattr(opts, key) not in ("auto", "peaks", "none"):
                 raise InputError(source, f"processing.{key}", f"must be auto, peaks or none, got {getattr(opts, key)!r}")

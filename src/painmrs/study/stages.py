@@ -8,7 +8,6 @@ libraries do the science; this module wires their option objects to the config s
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from collections.abc import Mapping
