@@ -30,7 +30,9 @@ node_ready() {
 
 gen_conf() {
     local cpus mem
-    cpus=$(nproc)
+    # Not plain nproc: it obeys OMP_NUM_THREADS, which tools/venv.sh sets to 1 for BLAS, and a
+    # 1-CPU node leaves every 2-CPU job pending forever (PartitionConfig).
+    cpus=$(getconf _NPROCESSORS_ONLN)
     mem=${LOCAL_SLURM_MEM:-$(awk '/MemTotal/ {printf "%d", $2/1024*0.85}' /proc/meminfo)}
     cat <<CONF_EOF
 $MARK
