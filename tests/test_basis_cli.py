@@ -98,3 +98,20 @@ def test_bad_requests_exit_2_with_a_named_field(tmp_path, capsys):
     assert "already holds other basis files" in capsys.readouterr().err
     assert main(["basis", "--metabolites", "NAA", "--points", "64", "--force", "-o", str(tmp_path / "d")]) == 0
     assert load_basis(tmp_path / "d").names == ("NAA",)
+
+
+def test_shaped_refocusing_option(tmp_path, capsys):
+    args = ["basis", "--metabolites", "Lac", "--points", "256", "--refocusing", "shaped"]
+    assert main(args + ["--pulse-duration-ms", "6.9", "--pulse-bandwidth-hz", "1300", "-o", str(tmp_path / "s")]) == 0
+    got = load_basis(tmp_path / "s")
+    want = simulate_basis(
+        ["Lac"], n_points=256, refocusing="shaped", refocusing_pulse={"duration_ms": 6.9, "bandwidth_hz": 1300.0}
+    )
+    np.testing.assert_array_equal(got.fids, want.fids)
+    ideal = simulate_basis(["Lac"], n_points=256)
+    assert np.abs(got.fids - ideal.fids).max() > 0.05 * np.abs(ideal.fids).max()  # the option took effect
+    capsys.readouterr()
+    assert main(["basis", "--metabolites", "Lac", "--pulse-duration-ms", "5", "-o", str(tmp_path / "x")]) == 2
+    assert "--refocusing shaped" in capsys.readouterr().err
+    assert main(["basis", "--sequence", "MEGA-PRESS", "--refocusing", "shaped", "-o", str(tmp_path / "y")]) == 2
+    assert "PRESS only" in capsys.readouterr().err

@@ -7,10 +7,14 @@ NAAG, Cr, PCr, GPC, PCh, mI, Glu, Gln, GABA, Tau, Lac, Asp and >= 0.94 for GSH. 
 from facts.md §8: two independent published simulations of the challenge sequence agree at
 0.981-0.995 (GSH 0.947).
 
-The Osprey TE 35 sets are simulated with vendor-shaped, spatially resolved pulses (not
-ideal pulses) and their TE1/TE2 split is unpublished; an ideal-pulse simulation reaches
-0.98 for most metabolites but not for all of them. Those exceptions are asserted at their
-own, stated lower bound and explained (see ``test_osprey_lactate_behaves_like_te20``).
+The Osprey TE 35 sets were made for vendor sequences with shaped, slice-selective
+refocusing pulses and spatial localisation. An ideal-pulse simulation misses them for the
+metabolites with widely separated coupled spins (Lac 0.88-0.93, GABA, Gln, Asp ~0.97), so
+they are compared with our spatially resolved shaped-pulse simulation ("auto" mode of
+``validate_against``; generic Hamming-sinc pulses with vendor-typical duration/bandwidth,
+set before comparing, see ``REFERENCE_REFOCUSING``). The ideal-pulse shortfall is asserted
+too (``test_osprey_needs_shaped_refocusing``), and that the match does not hinge on the
+exact pulse numbers (``test_osprey_match_is_robust_to_pulse_choice``).
 """
 
 from __future__ import annotations
@@ -19,16 +23,13 @@ import numpy as np
 import pytest
 
 from painmrs.basis import simulate_basis, simulate_mega_press_basis
-from painmrs.basis.validation import REFERENCE_SETS, validate_against
+from painmrs.basis.pulses import RefocusingPulse
+from painmrs.basis.validation import REFERENCE_REFOCUSING, REFERENCE_SETS, validate_against
 
 TARGET = {n: 0.98 for n in ("NAA", "NAAG", "Cr", "PCr", "GPC", "PCh", "mI", "Glu", "Gln", "GABA", "Tau", "Lac", "Asp")}
 TARGET["GSH"] = 0.94
-
-# Known shortfalls against the Osprey (shaped-pulse) sets, with the bound we hold them to.
-OSPREY_EXCEPTIONS = {
-    "osprey_siemens_TE35": {"GABA": 0.96, "Lac": None},
-    "osprey_philips_TE35": {"GABA": 0.96, "Gln": 0.96, "Asp": 0.96, "Lac": None},
-}
+#: metabolites whose ideal-pulse correlation with the Osprey sets is < 0.98
+AT_STAKE = ["Lac", "GABA", "Gln", "Glu", "Asp"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -61,39 +62,36 @@ def test_challenge_basis_correlation(correlations):
 @pytest.mark.parametrize("key", ["osprey_siemens_TE35", "osprey_philips_TE35"])
 def test_osprey_te35_basis_correlation(correlations, key):
     r, shape = correlations[key]
-    exceptions = OSPREY_EXCEPTIONS[key]
-    for name, target in TARGET.items():
-        bound = exceptions.get(name, target)
-        if bound is None:
-            continue
-        assert r[name] >= bound, f"{key} {name}: r = {r[name]:.4f} < {bound}"
+    assert 0.5 < shape["lorentz_hz"] + shape["gauss_hz"] < 8
+    low = {n: round(r[n], 4) for n, t in TARGET.items() if r[n] < t}
+    assert not low, f"{key} below target: {low}"
 
 
 @pytest.mark.real_data
-def test_osprey_lactate_behaves_like_te20(shared_data):
-    # Osprey's Lac correlates 0.88-0.93 with an ideal TE 35 simulation but >= 0.99 with an
-    # ideal TE 20 one: its J evolution is that of a shorter echo (a property of that set's
-    # shaped-pulse simulation), so no ideal TE 35 simulation can match it.
-    from painmrs.basis.readers import load_basis
-    from painmrs.basis.validation import correlate_with_reference, truncate
-
+def test_osprey_needs_shaped_refocusing(shared_data):
+    # With ideal 180s the lactate doublet/quartet of the Osprey sets is not reproduced at
+    # any echo-time split we use (r < 0.95), while the shaped simulation gives > 0.99: the
+    # difference is the spatially varying J evolution under real refocusing pulses.
     for key in ("osprey_siemens_TE35", "osprey_philips_TE35"):
-        rel, te, te1, ref_ppm = REFERENCE_SETS[key]
-        ref = truncate(load_basis(shared_data / rel, ppm_reference=ref_ppm), 4096)
-        r = {}
-        for te_ms in (35.0, 20.0):
-            sim = simulate_basis(
-                ["NAA", "Lac"],
-                echo_time_ms=te_ms,
-                te1_ms=0.3 * te_ms,
-                spectrometer_mhz=ref.spectrometer_mhz,
-                dwell_s=ref.dwell_s,
-                n_points=ref.n_points,
-                linewidth_hz=0.0,
-                ppm_reference=ref_ppm,
-            )
-            r[te_ms] = correlate_with_reference(ref, sim, ["Lac"])[0]["Lac"]
-        assert r[35.0] < 0.95 and r[20.0] > 0.99, (key, r)
+        ideal = validate_against(shared_data, key, ["Lac", "GABA"], refocusing="ideal")[0]
+        shaped = validate_against(shared_data, key, ["Lac", "GABA"], refocusing="shaped")[0]
+        assert ideal["Lac"] < 0.95 and shaped["Lac"] > 0.99, (key, ideal, shaped)
+        assert shaped["GABA"] > ideal["GABA"] + 0.01, (key, ideal, shaped)
+
+
+@pytest.mark.real_data
+def test_osprey_match_is_robust_to_pulse_choice(shared_data):
+    # The vendor pulse numbers were not fitted: giving each set the other vendor's pulse,
+    # or simulating a narrower field of view (1.5 slice thicknesses, as some published
+    # simulations do), still meets the target for the metabolites at stake.
+    swapped = {
+        "osprey_siemens_TE35": REFERENCE_REFOCUSING["osprey_philips_TE35"],
+        "osprey_philips_TE35": RefocusingPulse(duration_ms=7.0, bandwidth_hz=1200.0, fov_factor=1.5),
+    }
+    for key, pulse in swapped.items():
+        r = validate_against(shared_data, key, AT_STAKE, refocusing="shaped", refocusing_pulse=pulse)[0]
+        low = {n: round(r[n], 4) for n in AT_STAKE if r[n] < TARGET[n]}
+        assert not low, (key, pulse, low)
 
 
 # ---- MEGA-PRESS ------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Density-matrix simulation with ideal pulses: a spin system and a pulse sequence in, a
-line list (frequency in Hz, complex amplitude) out.
+"""Density-matrix simulation with ideal pulses (and, optionally, shaped slice-selective
+refocusing pulses): a spin system and a pulse sequence in, a line list (frequency in Hz,
+complex amplitude) out.
 
 Physics (de Graaf, *In Vivo NMR Spectroscopy*; facts.md §8), in the rotating frame of the
 receiver at ``ppm_reference``:
@@ -32,6 +33,18 @@ spin at nu Hz, i.e. the NIfTI-MRS orientation: NAA at 2.008 ppm). Each (a, b) pa
 line; lines at the same frequency are merged. Amplitudes are normalised so that one proton
 contributes 1 at t = 0 after a 90 degree pulse, so total FID(0) = number of protons.
 
+Shaped refocusing (``ShapedRefocusing``, optional): a slice-selective 180 of finite duration
+simulated as piecewise-constant steps, each step the symmetric (Strang) splitting
+exp(-i D dt/2) R_k exp(-i D dt/2) of H = H0 + Delta(x) F_z + 2 pi b1_k F_phi, where D = H0 + Delta F_z
+is diagonal in the eigenbasis of H0 (F_z commutes with H0) and R_k = exp(-i theta_k F_phi) comes
+from one eigendecomposition of F_phi. Delta(x) is the gradient offset of each simulated
+position minus the carrier; the propagators of all positions are built at once. Crushers
+around the pulse keep only p -> -p (p = coherence order, exact in this basis), and the
+density matrix is averaged over positions. The two refocusing pulses select orthogonal
+slices and the 90 is ideal, so the signal averaged over the (x, y) grid equals pulse 2
+averaged over y applied to the x-averaged state (linearity): cost n_x + n_y, not n_x n_y.
+Delays are counted from pulse centres. See :mod:`painmrs.basis.pulses` for the pulse.
+
 Heteronuclear couplings (31P, 14N) are weak and the X spin is never pulsed: each X spin
 state m shifts the coupled protons by J*m Hz. We run the proton system once per combination
 of X states and average (weights 1/(2S+1) each) instead of enlarging the Hilbert space.
@@ -45,6 +58,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .pulses import RefocusingPulse
 from .spin_systems import SpinSystem
 
 
@@ -83,7 +97,15 @@ class Delay:
     seconds: float
 
 
-Event = Pulse | Delay
+@dataclasses.dataclass(frozen=True)
+class ShapedRefocusing:
+    """A shaped slice-selective 180 with crushers, averaged over its slice direction."""
+
+    pulse: RefocusingPulse
+    phase_deg: float = 90.0
+
+
+Event = Pulse | Delay | ShapedRefocusing
 
 
 def pulse_acquire() -> tuple[Event, ...]:
@@ -102,6 +124,25 @@ def press(te1_s: float, te2_s: float) -> tuple[Event, ...]:
         Delay((te1_s + te2_s) / 2),
         Pulse(180.0, 90.0),
         Delay(te2_s / 2),
+    )
+
+
+def press_shaped(te1_s: float, te2_s: float, pulse: RefocusingPulse) -> tuple[Event, ...]:
+    """PRESS with ideal 90 x and two shaped 180 y refocusing pulses (orthogonal slices).
+
+    The delays run between pulse centres: TE1/2 - T/2, (TE1+TE2)/2 - T, TE2/2 - T/2 for
+    pulse duration T, so the echo top is at TE as with ideal pulses.
+    """
+    t = pulse.duration_ms * 1e-3
+    if te1_s < t or te2_s < t:
+        raise ValueError(f"TE1 and TE2 must be at least the refocusing pulse duration ({pulse.duration_ms} ms)")
+    return (
+        Pulse(90.0, 0.0),
+        Delay(te1_s / 2 - t / 2),
+        ShapedRefocusing(pulse, 90.0),
+        Delay((te1_s + te2_s) / 2 - t),
+        ShapedRefocusing(pulse, 90.0),
+        Delay(te2_s / 2 - t / 2),
     )
 
 
@@ -210,12 +251,50 @@ def _diagonalise(h: np.ndarray, m: np.ndarray):
     return vals, vecs, m_of
 
 
+def _f_phi(n: int, phase_deg: float) -> np.ndarray:
+    """cos(phi) F_x + sin(phi) F_y in the Zeeman basis: (e^{-i phi} F+ + e^{i phi} F-) / 2."""
+    fp = _f_plus(n)
+    ph = np.deg2rad(phase_deg)
+    return (np.exp(-1j * ph) * fp + np.exp(1j * ph) * fp.T) / 2
+
+
+def _shaped_refocus(rho, e_hz, m_eig, p_eig, v, n, ev: ShapedRefocusing, carrier_hz: float):
+    """Apply a shaped 180 at every position of its slice grid, keep p -> -p, average."""
+    pulse = ev.pulse
+    dt = pulse.step_s
+    theta = 2 * np.pi * pulse.nutation_hz() * dt  # flip of each step
+    delta = pulse.position_offsets_hz() - carrier_hz  # (nx,) offset from the pulse frequency
+    nx, d = delta.size, e_hz.size
+    mu, w = np.linalg.eigh(v.T @ _f_phi(n, ev.phase_deg) @ v)
+    # half-step free evolution under D = E + Delta m (diagonal), per position
+    half = np.exp(-1j * np.pi * (e_hz[None, :] + delta[:, None] * m_eig[None, :]) * dt)  # (nx, d)
+    full = half * half
+    # U laid out as (d, nx, d) so that R_k @ U is one GEMM over all positions
+    u = np.zeros((d, nx, d), dtype=complex)
+    u[np.arange(d), :, np.arange(d)] = half.T
+    for k, th in enumerate(theta):
+        r = (w * np.exp(-1j * th * mu)[None, :]) @ w.conj().T
+        u = (r @ u.reshape(d, nx * d)).reshape(d, nx, d)
+        u *= (full if k < theta.size - 1 else half).T[:, :, None]
+    u = u.transpose(1, 0, 2)  # (nx, d, d)
+    u_dag = u.conj().transpose(0, 2, 1)
+    new = np.zeros_like(rho)
+    for p in np.unique(p_eig):
+        part = np.where(p_eig == p, rho, 0)
+        if not np.any(part):
+            continue
+        out = (u @ part @ u_dag).mean(axis=0)
+        new += np.where(np.isclose(p_eig, -p), out, 0)
+    return new
+
+
 def _run(
     shifts_ppm: np.ndarray,
     nu_hz: np.ndarray,
     couplings,
     events: Sequence[Event],
     spectrometer_mhz: float,
+    ppm_reference: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Propagate the density matrix in the eigenbasis of H and return the line list.
 
@@ -233,6 +312,10 @@ def _run(
         if isinstance(ev, Delay):
             if ev.seconds:
                 rho = rho * np.exp(-1j * w * ev.seconds)
+            continue
+        if isinstance(ev, ShapedRefocusing):
+            carrier_hz = (ev.pulse.carrier_ppm - ppm_reference) * spectrometer_mhz
+            rho = _shaped_refocus(rho, e_hz, m_eig, p_eig, v, n, ev, carrier_hz)
             continue
         flips = ev.flips_deg(shifts_ppm, spectrometer_mhz)
         if not np.any(np.abs(flips) > 1e-9):
@@ -274,8 +357,18 @@ def merge_lines(freqs: np.ndarray, amps: np.ndarray, tol_hz: float = 1e-4, min_a
     return f[keep], a[keep]
 
 
-def _reference_phase(events: Sequence[Event]) -> complex:
-    """Phase of an on-resonance uncoupled spin after ``events`` (non-selective pulses only)."""
+def _reference_phase(events: Sequence[Event], spectrometer_mhz: float = 1.0, ppm_reference: float = 0.0) -> complex:
+    """Phase of an on-resonance uncoupled spin after ``events`` (non-selective pulses only).
+
+    With shaped refocusing: the complex signal of one uncoupled spin at the carrier of the
+    first shaped pulse (phase and amplitude), so that such a singlet keeps its proton count.
+    """
+    shaped = [ev for ev in events if isinstance(ev, ShapedRefocusing)]
+    if shaped:
+        c = shaped[0].pulse.carrier_ppm
+        nu = np.array([(c - ppm_reference) * spectrometer_mhz])
+        _, a = _run(np.array([c]), nu, (), events, spectrometer_mhz, ppm_reference)
+        return a.sum()
     plain = [ev for ev in events if isinstance(ev, Delay) or ev.centre_ppm is None]
     _, a = _run(np.array([0.0]), np.array([0.0]), (), plain, 1.0)
     total = a.sum()
@@ -311,11 +404,14 @@ def simulate_system_lines(
         offset_sets, weights = new_sets, new_w
     all_f, all_a = [], []
     for off, w in zip(offset_sets, weights):
-        f, a = _run(shifts, base + off, system.couplings, events, spectrometer_mhz)
+        f, a = _run(shifts, base + off, system.couplings, events, spectrometer_mhz, ppm_reference)
         all_f.append(f)
         all_a.append(a * w)
     f, a = merge_lines(np.concatenate(all_f), np.concatenate(all_a))
-    a = a * np.conj(_reference_phase(tuple(events))) * system.scale
+    if any(isinstance(ev, ShapedRefocusing) for ev in events):
+        a = a / _reference_phase(tuple(events), spectrometer_mhz, ppm_reference) * system.scale
+    else:
+        a = a * np.conj(_reference_phase(tuple(events))) * system.scale
     return f, a
 
 

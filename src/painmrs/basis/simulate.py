@@ -13,6 +13,12 @@ When ``te1_ms`` is not given we use ``default_te1_ms``: 11 ms for PRESS (the ISM
 challenge's TE 30 = 11 + 19 split) capped at TE/2, and for MEGA-PRESS 17 ms -- our
 assumption, no published split was found: a short first echo, leaving room in TE2 for two
 15-20 ms editing pulses. Pass the scanner's TE1 when it is known.
+
+Refocusing (PRESS only): ``refocusing="ideal"`` (default: instantaneous 180s) or ``"shaped"``
+(spatially resolved simulation with shaped slice-selective 180s, :mod:`painmrs.basis.pulses`;
+``refocusing_pulse`` gives the pulse, default ``RefocusingPulse()``: 7 ms, 1.2 kHz). Shaped
+line lists have their own cache keys (the pulse parameters are part of the events), so the
+ideal cache is unchanged.
 """
 
 from __future__ import annotations
@@ -29,8 +35,17 @@ import numpy as np
 from ..atomic import atomic_path
 from ..mrs import H2O_PPM
 from .basis_set import BasisSet
-from .density_matrix import Event, mega_press, press, pulse_acquire, render_fid, simulate_system_lines
+from .density_matrix import (
+    Event,
+    mega_press,
+    press,
+    press_shaped,
+    pulse_acquire,
+    render_fid,
+    simulate_system_lines,
+)
 from .macromolecules import DEFAULT_MM, EDITED_MM, MM_COMPONENTS, mm_basis, mm_fid
+from .pulses import RefocusingPulse
 from .spin_systems import DEFAULT_METABOLITES, Metabolite, get_metabolite
 
 LINES_FORMAT_VERSION = 3
@@ -157,6 +172,33 @@ def _render(metabolites, events, *, spectrometer_mhz, dwell_s, n_points, linewid
     return np.stack(fids, axis=1), sources, protons, keys
 
 
+REFOCUSING_MODES = ("ideal", "shaped")
+
+
+def refocusing_pulse_from(refocusing: str, refocusing_pulse=None) -> RefocusingPulse | None:
+    """The shaped pulse for a ``refocusing`` mode (None for ideal); ``refocusing_pulse`` may
+    be a RefocusingPulse or a mapping of its fields (e.g. from the config)."""
+    from ..errors import InputError
+
+    mode = str(refocusing).lower()
+    if mode not in REFOCUSING_MODES:
+        raise InputError(None, "refocusing", f"must be one of {REFOCUSING_MODES}, got {refocusing!r}")
+    if mode == "ideal":
+        if refocusing_pulse is not None:
+            raise InputError(None, "refocusing_pulse", "given, but refocusing is 'ideal'")
+        return None
+    if refocusing_pulse is None:
+        return RefocusingPulse()
+    if isinstance(refocusing_pulse, RefocusingPulse):
+        return refocusing_pulse
+    try:
+        pulse = RefocusingPulse(**dict(refocusing_pulse))
+        pulse.time_bandwidth  # designs the pulse: fails for impossible duration/bandwidth pairs
+        return pulse
+    except (TypeError, ValueError) as exc:
+        raise InputError(None, "refocusing_pulse", str(exc)) from None
+
+
 def _check_grid(dwell_s, n_points, spectrometer_mhz, echo_time_ms, te1_ms, metabolites=("x",)):
     from ..errors import InputError
 
@@ -189,16 +231,24 @@ def simulate_basis(
     gaba_set: str | None = None,
     ppm_reference: float = H2O_PPM,
     cache: bool = True,
+    refocusing: str = "ideal",
+    refocusing_pulse: RefocusingPulse | dict | None = None,
 ) -> BasisSet:
     """Simulated basis set (NIfTI-MRS convention; FID(0) = protons at TE -> 0).
 
     ``sequence``: "PRESS", "FID" (pulse-acquire, TE ignored) or one of "MEGA-PRESS:ON",
     "MEGA-PRESS:OFF", "MEGA-PRESS:DIFF" (defaults of :func:`simulate_mega_press_basis`).
     ``linewidth_hz``: Lorentzian FWHM applied to every line. ``gaba_set``: "govindaraju"
-    (default for PRESS) or "near2013" (default for MEGA-PRESS).
+    (default for PRESS) or "near2013" (default for MEGA-PRESS). ``refocusing``: "ideal" or
+    "shaped" (PRESS only; ``refocusing_pulse``: a :class:`RefocusingPulse` or its fields).
     """
     metabolites = tuple(metabolites) if metabolites is not None else DEFAULT_METABOLITES
     seq = sequence.upper()
+    shaped = refocusing_pulse_from(refocusing, refocusing_pulse)
+    if shaped is not None and seq != "PRESS":
+        from ..errors import InputError
+
+        raise InputError(None, "refocusing", f"shaped refocusing is implemented for PRESS only, not {sequence}")
     if seq.startswith("MEGA-PRESS:"):
         part = seq.split(":", 1)[1]
         sets = simulate_mega_press_basis(
@@ -227,7 +277,17 @@ def simulate_basis(
     else:
         te1 = default_te1_ms("PRESS", echo_time_ms) if te1_ms is None else float(te1_ms)
         te2 = echo_time_ms - te1
-        events, timing = press(te1 / 1000, te2 / 1000), {"te1_ms": te1, "te2_ms": te2}
+        timing = {"te1_ms": te1, "te2_ms": te2}
+        if shaped is None:
+            events = press(te1 / 1000, te2 / 1000)
+        else:
+            if min(te1, te2) < shaped.duration_ms:
+                from ..errors import InputError
+
+                raise InputError(
+                    None, "te1_ms", f"TE1 {te1} and TE2 {te2} ms must be >= the pulse duration {shaped.duration_ms} ms"
+                )
+            events = press_shaped(te1 / 1000, te2 / 1000, shaped)
         te_s = echo_time_ms / 1000
     fids, sources, protons, keys = _render(
         metabolites,
@@ -244,6 +304,7 @@ def simulate_basis(
     meta = {
         "simulator": "painmrs density matrix, ideal pulses, full strong coupling",
         "sequence_timing": timing,
+        "refocusing": "ideal" if shaped is None else "shaped",
         "gaba_set": gaba_set,
         "linewidth_hz": linewidth_hz,
         "lineshape": "lorentzian",
@@ -265,6 +326,11 @@ def simulate_basis(
             fids = np.concatenate([fids, mm.fids], axis=1)
             names += list(mm.names)
             mm_names += list(mm.names)
+    if shaped is not None:
+        meta["simulator"] = (
+            "painmrs density matrix, ideal 90, shaped slice-selective 180s averaged over the voxel, full strong coupling"
+        )
+        meta["refocusing_pulse"] = dataclasses.asdict(shaped) | {"sinc_time_bandwidth": shaped.time_bandwidth}
     if mm_names:
         meta["macromolecules"] = mm_names
         meta["mm_components"] = {n: [list(p) for p in MM_COMPONENTS[n]] for n in mm_names}

@@ -38,6 +38,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metabolites", default=None, help="comma-separated names (default: the full painmrs set)")
     parser.add_argument("--include-mm", action="store_true", help="add the parametric macromolecule components")
     parser.add_argument("--gaba-set", choices=("govindaraju", "near2013"), default=None, help="GABA spin parameters")
+    parser.add_argument(
+        "--refocusing",
+        choices=("ideal", "shaped"),
+        default="ideal",
+        help="PRESS refocusing pulses: ideal (default) or shaped slice-selective, simulated across the voxel",
+    )
+    parser.add_argument(
+        "--pulse-duration-ms", type=float, default=None, help="shaped refocusing pulse duration, ms (default 7)"
+    )
+    parser.add_argument(
+        "--pulse-bandwidth-hz",
+        type=float,
+        default=None,
+        help="shaped refocusing pulse bandwidth (FWHM of its refocusing profile), Hz (default 1200)",
+    )
+    parser.add_argument(
+        "--pulse-positions", type=int, default=None, help="simulated positions per slice direction (default 41)"
+    )
     parser.add_argument("--edit-on-ppm", type=float, default=1.9)
     parser.add_argument("--edit-off-ppm", type=float, default=7.5)
     parser.add_argument("--edit-bandwidth-hz", type=float, default=None, help="full width of the editing band, Hz")
@@ -59,6 +77,20 @@ def _dwell(args) -> float:
             raise InputError(None, "--bandwidth-hz", f"must be > 0, got {args.bandwidth_hz}")
         return 1.0 / args.bandwidth_hz
     return args.dwell_s if args.dwell_s is not None else 1 / 4000
+
+
+def _refocusing_pulse(args) -> dict | None:
+    given = {
+        "duration_ms": args.pulse_duration_ms,
+        "bandwidth_hz": args.pulse_bandwidth_hz,
+        "n_positions": args.pulse_positions,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    if given and args.refocusing != "shaped":
+        raise InputError(None, "--pulse-*", "pulse options need --refocusing shaped")
+    if args.refocusing == "shaped" and args.sequence != "PRESS":
+        raise InputError(None, "--refocusing", f"shaped refocusing is implemented for PRESS only, not {args.sequence}")
+    return given if args.refocusing == "shaped" else None
 
 
 def _write(basis, target: Path, fmt: str, force: bool) -> None:
@@ -90,6 +122,7 @@ def run(args) -> int:
         print(f"painmrs basis: converted {len(basis.names)} spectra from {args.input} -> {out}")
         return 0
     metabolites = [m.strip() for m in args.metabolites.split(",") if m.strip()] if args.metabolites else None
+    pulse = _refocusing_pulse(args)
     try:
         if args.sequence == "MEGA-PRESS":
             sets = simulate_mega_press_basis(
@@ -126,6 +159,8 @@ def run(args) -> int:
                 linewidth_hz=args.linewidth_hz,
                 include_mm=args.include_mm,
                 gaba_set=args.gaba_set,
+                refocusing=args.refocusing,
+                refocusing_pulse=pulse,
             )
             _write(basis, out, args.format, args.force)
             n = len(basis.names)
