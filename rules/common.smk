@@ -41,12 +41,16 @@ SCANS_PER_JOB = EXEC["scans_per_job"]
 ACQ_PATTERN = "|".join(re.escape(a) for a in config["sequences"])
 
 
-def stage_config(*sections):
-    """The config sections a rule reads, as one JSON string (a rerun trigger when they change)."""
+def stage_config(*sections, figures=False):
+    """The config sections a rule reads, as one JSON string (a rerun trigger when they change).
+    ``figures``: the rule renders per-scan figures (execution.scan_figures; listed only when
+    not the default "all", so existing results keep their params)."""
     import json
 
     chosen = {name: config.get(name) for name in sections}
-    chosen["on_scan_error"] = EXEC.get("on_scan_error", "fail")
+    if figures and EXEC.get("scan_figures", "all") != "all":
+        chosen["scan_figures"] = EXEC["scan_figures"]
+    chosen["on_bad_scan"] = EXEC.get("on_bad_scan", "fail")
     return json.dumps(chosen, sort_keys=True)
 
 

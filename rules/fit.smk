@@ -43,7 +43,7 @@ rule fit_batch:
         bids_dir=BIDS,
         deriv_dir=DERIV,
         stems=batch_stems,
-        options=lambda wildcards: stage_config("fit", "quantify", "qc"),
+        options=lambda wildcards: stage_config("fit", "quantify", "qc", figures=True),
         config_source=CONFIG_SOURCE,
     script:
         "../scripts/fit_batch.py"

@@ -19,7 +19,7 @@ rule process_batch:
         deriv_dir=DERIV,
         stems=batch_stems,
         # Config sections the job reads: a change reruns it (params are a rerun trigger).
-        options=lambda wildcards: stage_config("processing"),
+        options=lambda wildcards: stage_config("processing", figures=True),
         config_source=CONFIG_SOURCE,
     script:
         "../scripts/process_batch.py"

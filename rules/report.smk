@@ -2,10 +2,17 @@ rule html_report:
     input:
         unpack(report_inputs),
     output:
-        report(
+        html=report(
             f"{RESULTS}/report/index.html",
             caption="../report/html_report.rst",
             category="Report",
+        ),
+        # the report's main figures as PNG files, for `snakemake --report report.zip`
+        figures=report(
+            directory(f"{RESULTS}/report/figures"),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
         ),
     log:
         f"{LOGS}/html_report.log",

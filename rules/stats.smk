@@ -1,3 +1,12 @@
+STATS_REPORT_TABLES = (
+    "group_comparisons",
+    "correlations",
+    "longitudinal_parallel",
+    "crossover",
+    "exclusions",
+)
+
+
 rule study_table:
     input:
         fitted=fit_manifests,
@@ -29,7 +38,20 @@ rule statistics:
     input:
         table=f"{RESULTS}/metabolites.tsv",
     output:
-        tables=expand(f"{RESULTS}/stats/{{name}}.tsv", name=STATS_TABLES),
+        # the main tables carry a caption in Snakemake's own report (report/stats_<name>.rst)
+        tables=[
+            (
+                report(
+                    f"{RESULTS}/stats/{name}.tsv",
+                    caption=f"../report/stats_{name}.rst",
+                    category="Statistics",
+                    labels={"table": name},
+                )
+                if name in STATS_REPORT_TABLES
+                else f"{RESULTS}/stats/{name}.tsv"
+            )
+            for name in STATS_TABLES
+        ],
     log:
         f"{LOGS}/statistics.log",
     benchmark:

@@ -20,5 +20,7 @@ with logged(snakemake.log[0], "html_report") as log:
         derivatives=snakemake.params.deriv_dir,
         bids=snakemake.params.bids_dir,
         recovery=recovery,
+        table_path=snakemake.input.table,
+        figures_dir=snakemake.output.get("figures"),
     )
     log.info("wrote %s (%.2f MB)", out, out.stat().st_size / 1e6)

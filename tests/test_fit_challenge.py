@@ -1,12 +1,24 @@
 """ISMRM 2016 fitting challenge: the Cr water-scaling test and all 28 spectra.
 
 Water-scaling truth. The challenge README says the Cr spectrum "should come out at 10 mM"
-with conc = 29697 mM x 1.206 x metabolite area / water area. Its data say otherwise by 8 %:
-HSVD of the files (model-free) gives Cr CH3 = 24.87 and CH2 = 16.59 (8.29 per proton) and a
-water line of 54865 (27432 per proton), so the README's own formula gives
-29697 x 1.206 x 8.29 / 27432 = 10.82 mM. FSL-MRS's test suite asserts the same number for this
-file (10.78 +- 0.3 mM molar). We therefore assert 10.8 +- 0.3 mM here and check separately that
-our fitted Cr area equals the model-free HSVD area within 0.5 %.
+with conc = 29697 mM x 1.206 x metabolite area / water area. The files give 10.82 mM with
+those constants, and the 8 % is in the water file, not in the fit, the basis or the formula:
+
+- metabolite file: HSVD (model-free) gives Cr CH3 = 24.87 and CH2 = 16.59 at t = 0, i.e.
+  8.290 per proton = 10 mM x exp(-30/160) x 1.000: the spectrum is on a scale of exactly one
+  unit per proton per mM (asserted below to 0.5 %);
+- water file: a single 6 Hz Lorentzian of 54865 at t = 0 (= its first point; not halved), i.e.
+  27432 per proton. On the same scale the README's relaxation-corrected water concentration
+  would need 29697 per proton (59394 in all): the file embodies 27432 mM, 0.924 x 29697.
+- Proton counts (Cr 5 = CH3 3 + CH2 2, water 2), the t = 0 amplitude as the area (the whole
+  line, tails included) and the relaxation factors are the README's; no choice among the
+  conventions listed in the README (integrated vs t = 0 water area, Cr CH3 only, basis
+  normalisation) moves the result by 8 %: the CH3/CH2 ratio is exactly 3/2, the water line
+  is a pure Lorentzian (t = 0 amplitude = spectral integral), and our fitted Cr equals the
+  model-free area.
+So 29697 x 1.206 x 8.290 / 27432 = 10.82 mM is what these files give; FSL-MRS's own test
+suite asserts the same (10.78 +- 0.1 mM molar, its Cr fit). We assert 10.82 +- 0.3 mM here
+and not the README's 10.0, which cannot be reached without rescaling the water by hand.
 """
 
 from __future__ import annotations
@@ -19,6 +31,7 @@ from painmrs.fitting import FitOptions, fit_spectrum
 from painmrs.fitting._threads import limit_blas_threads
 from painmrs.fitting.water import basis_proton_unit, fit_water, hsvd
 from painmrs.io.lcmodel import read_lcmodel_raw
+from painmrs.processing.water_removal import remove_water
 from painmrs.quantify import QuantOptions, water_scaling
 from painmrs.quantify.qc import QCRules, scan_flags
 from painmrs.quantify.scan import with_macromolecules
@@ -60,9 +73,27 @@ def test_cr_water_scaling(shared_data, basis):
     fitted_area = fit.amplitude("tCr") * unit * 5
     assert fitted_area == pytest.approx(cr_area, rel=0.01)
     assert wfit.area == pytest.approx(54865, rel=0.002)
+    # The decomposition in the module docstring: Cr is 1 unit / proton / mM after T2 decay,
+    # and the water embodies 27432 mM per proton, not the README's 29697.
+    assert cr_area / 5 == pytest.approx(10.0 * np.exp(-30 / 160), rel=0.005)
+    assert wfit.area / 2 / (cr_area / 5 / (10.0 * np.exp(-30 / 160))) == pytest.approx(27432, rel=0.005)
     # Molal = molar / water volume fraction of the tissue (CSF 0).
     molal = fit.amplitude("tCr") * ws.molal["tCr"]
     assert molal == pytest.approx(conc / (0.6 * 0.78 + 0.4 * 0.65), rel=1e-6)
+
+
+# A signal at the top edge of the fit range taller than every metabolite singlet is not
+# metabolite signal (dataset 24: a water-like line of ~4000 at 4.06-4.25 ppm against NAA ~30):
+# remove it with HLSVD over 4.0-5.5 ppm, as the processing pipeline does for residual water,
+# and stop the fit at 4.0 ppm, below what the removal touches.
+ARTEFACT_WINDOW_PPM = (4.0, 4.3)
+SINGLET_WINDOW_PPM = (1.8, 3.4)
+
+
+def _edge_artefact(data) -> bool:
+    spec, ppm = np.abs(data.spectrum()), data.ppm
+    edge = spec[(ppm >= ARTEFACT_WINDOW_PPM[0]) & (ppm <= ARTEFACT_WINDOW_PPM[1])].max()
+    return bool(edge > spec[(ppm >= SINGLET_WINDOW_PPM[0]) & (ppm <= SINGLET_WINDOW_PPM[1])].max())
 
 
 def test_all_28_challenge_spectra(shared_data, basis):
@@ -71,10 +102,16 @@ def test_all_28_challenge_spectra(shared_data, basis):
     root = shared_data / CHALLENGE / "datasets_LCModel"
     rows = []
     n_flagged = 0
+    artefacts = []
     for i in range(1, 29):
         data = _read(root / f"dataset{i}.RAW")
         water = _read(root / f"dataset{i}.H2O")
-        fit = fit_spectrum(data, basis, FitOptions())
+        options = FitOptions()
+        if _edge_artefact(data):
+            artefacts.append(i)
+            data = remove_water(data, window_ppm=(4.0, 5.5))
+            options = FitOptions(ppm_range=(0.2, 4.0))
+        fit = fit_spectrum(data, basis, options)
         wfit = fit_water(water)
         unit, _ = basis_proton_unit(basis)
         names = ["tNAA", "tCr", "tCho", "mI", "Glu", "Gln", "GABA", "GSH", "Lac"]
@@ -92,8 +129,14 @@ def test_all_28_challenge_spectra(shared_data, basis):
         flagged = bool(scan_flags(fit.snr, fit.fwhm_hz, 123.2, fit.fit_quality, QCRules(max_fit_quality=3.0)))
         assert plausible or flagged, f"dataset{i}: implausible and not flagged {conc}"
         n_flagged += flagged
+        if i == 24:  # the artefact removal makes it an ordinary brain-like fit
+            assert not flagged and 10 < conc["tNAA"] < 20 and 8 < conc["tCr"] < 12, conc
     print("\nchallenge 2016, water-scaled molar mM (fit quality = residual var / noise var):")
     print("set " + " ".join(f"{n:>6s}" for n in rows[0][1]) + "  tNAA_CRLB%  fitQ   SNR")
     for i, conc, crlb, q, snr in rows:
         print(f"{i:3d} " + " ".join(f"{v:6.2f}" for v in conc.values()) + f"  {crlb['tNAA']:9.1f}  {q:5.2f} {snr:5.0f}")
-    assert n_flagged <= 3, f"{n_flagged} of 28 challenge fits failed QC"
+    print(f"edge artefact removed in datasets {artefacts}")
+    assert artefacts == [24]
+    # Dataset 28 (lipid lines ~100x NAA at 0.9-2.4 ppm, more than three parametric lipids can
+    # describe) is the one expected failure; one more is tolerated.
+    assert n_flagged <= 2, f"{n_flagged} of 28 challenge fits failed QC"

@@ -14,6 +14,15 @@ out of reach of any unbiased estimator).
 
 CI uses 20 realisations per direction; bench/bench_fit.py runs 100 and prints the table.
 Tolerances below are the issue's where they are met; the looser ones are marked and reported.
+
+Why mI misses 5 %: its error is variance, not bias. The Gly singlet (3.55 ppm) lies on the mI
+multiplet: their amplitude correlation is -0.87 even with every nonlinear parameter and the
+baseline known, which alone puts the mI CRLB at ~7 % at this SNR (~11-13 % with the full
+model), and the measured SD matches the CRLB (SD/CRLB ~1.1). No unbiased estimator gets a 5 %
+mean absolute error from that. The NNLS bound on Gly (CRLB ~50 %) biases Gly up and hence mI
+down (-2 to -5 %). mI+Gly (LCModel's "Ins+Gly") is well determined (CRLB ~6 %, bias ~1 %,
+MAE ~5 %) and is asserted as well. Glx carries an opposite +-4 % bias in the two directions
+(the two bases' Glu/Gln spin systems differ) on top of a ~6 % CRLB.
 """
 
 from __future__ import annotations
@@ -31,9 +40,10 @@ limit_blas_threads(1)
 N_CI = 20
 
 # metabolite -> MAE limit (%) asserted here; (issue target) where looser.
-MAE_LIMITS = {"tNAA": 3.0, "tCr": 4.5, "tCho": 5.0, "mI": 15.0, "Glx": 7.0, "Glu": 10.0, "Gln": 25.0}
-ISSUE_TARGETS = {"tNAA": 3.0, "tCr": 3.0, "tCho": 5.0, "mI": 5.0, "Glx": 5.0, "Glu": 10.0, "Gln": 25.0}
-MAJOR = ("tNAA", "tCr", "tCho", "Glx", "Glu")
+MAE_LIMITS = {"tNAA": 3.0, "tCr": 4.5, "tCho": 5.0, "mI": 15.0, "mI+Gly": 7.0, "Glx": 7.0, "Glu": 10.0, "Gln": 25.0}
+ISSUE_TARGETS = {"tNAA": 3.0, "tCr": 3.0, "tCho": 5.0, "mI": 5.0, "mI+Gly": 5.0, "Glx": 5.0, "Glu": 10.0, "Gln": 25.0}
+PRESS_REPORT = ("tNAA", "tCr", "tCho", "mI", "mI+Gly", "Glx", "Glu", "Gln", "GSH", "GABA")
+MAJOR = ("tNAA", "tCr", "tCho", "mI+Gly", "Glx", "Glu")
 
 
 def press_bases(shared_data):
@@ -58,7 +68,7 @@ def test_press_cross_basis(shared_data, direction):
     sim, fit = (chal, own) if direction == "challenge->own" else (own, chal)
     truth = dict(NORMAL_BRAIN_MM, MM=11.0)
     res = monte_carlo(sim, fit, truth, n_realisations=N_CI, settings=SimulationSettings(snr=80.0, concentration_cv=0.1),
-                      seed=11 if direction == "challenge->own" else 12)
+                      seed=11 if direction == "challenge->own" else 12, report=PRESS_REPORT)
     _print(f"PRESS Monte Carlo {direction}, {N_CI} realisations, NAA height/SD = 80", res)
     summary = {r["metabolite"]: r for r in res.summary()}
     for name, limit in MAE_LIMITS.items():

@@ -157,6 +157,14 @@ def test_batches_cover_every_scan_once():
 
 
 # ---- header checks (build_inventory reads each scan's NIfTI-MRS header) ---------------------
+def _fail_config():
+    # The demo config excludes bad scans (execution.on_bad_scan: exclude); these tests check
+    # the errors of on_bad_scan: fail (tests/test_bad_input_corpus.py covers both modes).
+    config = base_config()
+    config["execution"]["on_bad_scan"] = "fail"
+    return config
+
+
 def test_inventory_records_header_te_and_frequency(tmp_path):
     inv = build_inventory(make_study(tmp_path), base_config())
     press = inv.scans[inv.scans["acq"] == "press"]
@@ -173,7 +181,7 @@ def test_echo_time_disagreeing_with_config(tmp_path):
     scan = bids / "sub-HC002/ses-post/mrs/sub-HC002_ses-post_acq-press_voi-ACC_svs.nii.gz"
     tiny_mrs(scan, 0.035)
     with pytest.raises(InputError) as info:
-        build_inventory(bids, base_config())
+        build_inventory(bids, _fail_config())
     assert (info.value.path, info.value.field) == (str(scan), "EchoTime")
     assert "header TE is 35 ms but config sequences.press.te_ms is 30 ms" in str(info.value)
 
@@ -185,7 +193,7 @@ def test_water_reference_from_another_scanner(tmp_path):
     ref = bids / "sub-HC001/ses-baseline/mrs/sub-HC001_ses-baseline_acq-press_voi-ACC_mrsref.nii.gz"
     tiny_mrs(ref, 0.030, mhz=127.75)
     with pytest.raises(InputError) as info:
-        build_inventory(bids, base_config())
+        build_inventory(bids, _fail_config())
     assert (info.value.path, info.value.field) == (str(ref), "SpectrometerFrequency")
 
 
@@ -194,7 +202,7 @@ def test_empty_scan_file(tmp_path):
     scan = bids / "sub-CLBP001/ses-post/mrs/sub-CLBP001_ses-post_acq-megapress_voi-thalamus_svs.nii.gz"
     scan.write_bytes(b"")
     with pytest.raises(InputError) as info:
-        build_inventory(bids, base_config())
+        build_inventory(bids, _fail_config())
     assert info.value.path == str(scan) and "not a readable NIfTI file" in str(info.value)
 
 

@@ -2,7 +2,8 @@
 
 Numbers asserted (issue 3): coil combination >= 95% of the optimal SNR; alignment residual
 <= 0.3 Hz RMS and phase within 2 deg RMS (or within 25% of the Cramer-Rao bound when the
-bound itself is above 2 deg, see test); outliers >= 90% of planted found, <= 2% of clean
+bound itself is above 2 deg, see test; pooled over seeds and drifts of +/-2, 5, 10 Hz the
+realistic spectrum must be <= 2 deg and within 15% of the bound); outliers >= 90% of planted found, <= 2% of clean
 rejected; water removal >= 95% of the water area while NAA and tCr areas change < 1%.
 """
 
@@ -121,6 +122,70 @@ def test_alignment_recovers_drift_at_demo_snr(drift, spectra):
     assert p_rms <= max(2.0, 1.25 * p_crlb)
     aligned = align_transients(data, al)
     assert aligned.processing_history[-1]["Method"] == "Frequency and phase correction"
+
+
+@pytest.fixture(scope="module")
+def basis_clean_fid():
+    return realistic_press_fid()
+
+
+@pytest.mark.parametrize("apodise_hz, max_ratio", [(2.0, 1.15), (0.0, 1.25)], ids=["apodise-2Hz", "no-apodisation"])
+def test_alignment_pooled_over_seeds_and_drifts_is_near_the_bound(basis_clean_fid, apodise_hz, max_ratio):
+    """Realistic TE 30 spectrum at the demo's NAA SNR 60 (64 transients x 8 coils), drifts of
+    +/-2, +/-5 and +/-10 Hz, 3 seeds each: pooled RMS over 576 transients (a single scan's RMS
+    of 64 transients scatters by about 9%, too much to compare with a bound).
+
+    Residual error (standard definition): phase at t = 0 of each transient's estimated
+    correction plus its true phase, relative to the circular mean over the set (a common phase
+    is removed by zero-order phasing later); frequency likewise relative to the mean.
+    Bound: Cramer-Rao SD of (f, phi) jointly, full band, for one combined transient with the
+    true weights (crlb_f_phi). Measured (12 seeds): 1.78 deg / 0.165 Hz with 2 Hz apodisation
+    (1.07x the bound), 1.93 deg / 0.179 Hz without (1.16x). The tolerance ratios 1.15 / 1.25
+    were set from those measurements plus 3 SD of the pooled estimate's scatter. Before the
+    Jacobian was taken from the reference, the unapodised estimate was 2.33 deg (1.40x).
+    """
+    errors, bounds = [], []
+    for drift in (2.0, 5.0, 10.0):
+        for seed in range(3):
+            metab, water, truth = make_scan(300 + seed, drift_hz=(-drift, drift) if seed % 2 else (drift, -drift), snr=60.0,
+                                            eddy_current=False, clean_fids=basis_clean_fid)
+            weights = estimate_coil_weights(water)
+            data = combine_coils(metab, weights)
+            al = estimate_alignment(data, apodise_hz=apodise_hz)
+            keep = np.arange(data.fid.shape[1])
+            f_rms, p_rms = alignment_errors(al, truth, keep)
+            errors.append((f_rms, p_rms))
+            bounds.append(crlb_f_phi(truth, weights, metab.n_points))
+    f_rms, p_rms = np.sqrt(np.mean(np.square(errors), axis=0))
+    f_crlb, p_crlb = np.sqrt(np.mean(np.square(bounds), axis=0))
+    print(f"pooled (apodise {apodise_hz} Hz): freq RMS {f_rms:.3f} Hz (CRLB {f_crlb:.3f}), phase RMS {p_rms:.2f} deg (CRLB {p_crlb:.2f}); "
+          f"per scan phase {np.round(np.array(errors)[:, 1], 2)}")
+    assert f_rms <= 0.3 and f_rms <= max_ratio * f_crlb
+    assert p_rms <= max_ratio * p_crlb
+    if apodise_hz > 0:  # the default estimator
+        assert p_rms <= 2.0
+
+
+def test_mega_press_alignment_within_each_edit_condition():
+    """MEGA-PRESS at the demo's GABA+ SNR 15 (320 transients = 160 OFF/ON pairs, 8 coils),
+    drift -10 -> +10 Hz: each condition aligned on its own, errors as above (relative to the
+    condition's mean). Measured: OFF 0.05 Hz / 0.6 deg, ON 0.05 Hz / 0.8 deg."""
+    from painmrs.processing.mega_press import split_edit_conditions
+
+    metab, water, truth = make_scan(200, mega=True, snr=15.0, n_transients=160, drift_hz=(-10.0, 10.0), eddy_current=False)
+    weights = estimate_coil_weights(water)
+    conditions = split_edit_conditions(combine_coils(metab, weights))
+    for e, name in enumerate(("off", "on")):
+        data = conditions[name]
+        cond_truth = {"freq_hz": truth["freq_hz"][:, e], "phase_deg": truth["phase_deg"][:, e],
+                      "clean_fid": truth["clean_fid"][:, e], "coil_sensitivities": truth["coil_sensitivities"],
+                      "noise_covariance": truth["noise_covariance"]}
+        f_rms, p_rms = alignment_errors(estimate_alignment(data), cond_truth, np.arange(data.fid.shape[1]))
+        f_crlb, p_crlb = crlb_f_phi(cond_truth, weights, metab.n_points)
+        print(f"MEGA {name}: freq RMS {f_rms:.3f} Hz (CRLB {f_crlb:.3f}), phase RMS {p_rms:.2f} deg (CRLB {p_crlb:.2f})")
+        assert np.ptp(cond_truth["freq_hz"]) > 10
+        assert f_rms <= 0.3 and p_rms <= 2.0
+        assert f_rms <= 1.25 * f_crlb and p_rms <= 1.25 * p_crlb
 
 
 def test_alignment_phase_within_two_degrees_at_higher_snr():

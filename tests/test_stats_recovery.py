@@ -82,10 +82,10 @@ def test_exclusions_and_fdr_columns(synthetic):
 
 
 def test_config_parsing_and_errors():
-    opts = stats_options_from_config({"stats": {"control_group": "CTRL", "exclusion": {"snr_min": 5},
+    opts = stats_options_from_config({"qc": {"min_snr": 5}, "stats": {"control_group": "CTRL",
                                                 "longitudinal": [{"name": "a", "design": "parallel", "study": "acu",
                                                                   "reference_arm": "sham", "covariates": ["age"]}]}})
-    assert opts.control_group == "CTRL" and opts.exclusion.snr_min == 5 and opts.longitudinal[0].covariates == ("age",)
+    assert opts.control_group == "CTRL" and opts.exclusion.qc.min_snr == 5 and opts.longitudinal[0].covariates == ("age",)
     with pytest.raises(InputError, match="stats.exclusion.snr_mn"):
         stats_options_from_config({"stats": {"exclusion": {"snr_mn": 5}}}, "config.yaml")
     with pytest.raises(InputError, match=r"stats.longitudinal\[0\].design"):
@@ -157,3 +157,27 @@ def test_declared_families_and_designs_from_the_study_config(repo_root):
     age = res["covariate_effects"]
     assert set(age["groups"]) == {"HC"}  # 'ageing' family: healthy controls only
     assert set(res["crossover"]["study"]) == {"oxytocin"} and set(res["longitudinal_parallel"]["study"]) == {"acupuncture"}
+
+
+def test_correlation_recovery_prefers_attenuation_corrected_r():
+    import math
+
+    import pandas as pd
+
+    from painmrs.stats.recovery import recover
+
+    truth = pd.DataFrame([{"effect_id": "E1", "kind": "correlation", "group": "CP", "region": "ACC",
+                           "metabolite": "Glu", "measure": "conc_tissue_mM", "score": "pain_nrs", "value": 0.4}])
+    base = {"group": "CP", "region": "ACC", "acq": "press", "metabolite": "Glu", "measure": "conc_mM",
+            "score": "pain_nrs", "pearson_r": 0.3, "pearson_ci_low": 0.1, "pearson_ci_high": 0.48,
+            "pearson_fdr_reject": True}
+    corrected = {**base, "pearson_r_corrected": 0.3 / math.sqrt(0.64), "pearson_r_corrected_ci_low": 0.15,
+                 "pearson_r_corrected_ci_high": 0.6}
+    tab, summ = recover(truth, {"correlations": pd.DataFrame([corrected])})
+    row = tab.iloc[0]
+    assert row["estimate"] == pytest.approx(0.375) and row["estimate_raw"] == pytest.approx(0.3)
+    assert (row["ci_low"], row["ci_high"]) == (0.15, 0.6) and row["note"] == "r_corrected"
+    assert summ["correlation_n_corrected"] == 1 and summ["correlation_within_0.15"]["k"] == 1
+    # corrected r not reported (NaN) -> raw r and its bootstrap CI
+    tab, _ = recover(truth, {"correlations": pd.DataFrame([{**corrected, "pearson_r_corrected": float("nan")}])})
+    assert tab.iloc[0]["estimate"] == 0.3 and tab.iloc[0]["ci_high"] == 0.48 and tab.iloc[0]["note"] == "r_raw"

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from painmrs.errors import InputError
+from painmrs.quantify.qc import QCRules
 from painmrs.stats import ExclusionRules, build_metabolite_table, load_metabolite_table, metabolite_table_sidecar
 from painmrs.stats.study_table import exclusion_counts, parse_stem
 from painmrs.stats.tables import format_table
@@ -76,7 +77,7 @@ def test_build_table_reshapes_joins_and_excludes(study):
     assert not base["qc_pass"].any()  # SNR 6 < 10: whole scan out
     assert base.set_index(["metabolite", "measure"]).loc[("GABA", "conc_mM"), "qc_reason"] == "snr<10;crlb>50%"
     post = t[(t["subject"] == "sub-CLBP001") & (t["session"] == "ses-post")]
-    assert set(post["qc_reason"]) == {"fwhm_ppm>0.1"}
+    assert set(post["qc_reason"]) == {"fwhm>0.1ppm"}  # the quantify stage's own rule and wording
     # session-level pain wins over participant-level pain; session columns joined
     assert set(post["pain_nrs"]) == {4.0} and set(base["pain_nrs"]) == {7.0}
     assert set(hc["pain_nrs"]) == {0.0}
@@ -92,12 +93,36 @@ def test_build_table_reshapes_joins_and_excludes(study):
 
 def test_rules_are_configurable(study):
     fits, qc, parts, sess = study
-    t = build_metabolite_table(fits, qc, parts, sess, ExclusionRules(snr_min=None, fwhm_ppm_max=None, crlb_pct_max=None,
-                                                                      crlb_pct_max_overrides={}))
+    off = dict(min_snr=None, max_fwhm_ppm=None)
+    t = build_metabolite_table(fits, qc, parts, sess, ExclusionRules(QCRules(**off, max_crlb_pct=None,
+                                                                             max_crlb_pct_by_metabolite={})))
     assert t["qc_pass"].all()
-    t = build_metabolite_table(fits, qc, parts, sess, ExclusionRules(snr_min=None, fwhm_ppm_max=None,
-                                                                      crlb_pct_max=20, crlb_pct_max_overrides={}))
+    t = build_metabolite_table(fits, qc, parts, sess, ExclusionRules(QCRules(**off, max_crlb_pct=20,
+                                                                             max_crlb_pct_by_metabolite={})))
     assert set(t[~t["qc_pass"]]["metabolite"]) == {"Gln", "GABA"}
+
+
+def test_one_source_of_truth_for_qc_thresholds(study):
+    """The study table applies the config's qc: section (QCRules, as quantify does); the old
+    duplicate keys in stats.exclusion are an error that names the qc key."""
+    from painmrs.stats import stats_options_from_config
+    from painmrs.quantify.qc import metabolite_flags, scan_flags
+
+    opts = stats_options_from_config({"qc": {"min_snr": 5, "max_fwhm_ppm": 0.2}})
+    assert opts.exclusion.qc == QCRules(min_snr=5, max_fwhm_ppm=0.2)
+    fits, qc, parts, sess = study
+    t = build_metabolite_table(fits, qc, parts, sess, opts.exclusion)
+    base = t[(t["subject"] == "sub-CLBP001") & (t["session"] == "ses-baseline")]
+    assert set(base["qc_reason"]) == {"", "crlb>50%"}  # SNR 6 passes min_snr 5 (fails the default 10)
+    assert t[t["session"] == "ses-post"]["qc_pass"].all()  # 0.114 ppm passes max_fwhm_ppm 0.2
+    # every row's verdict equals the quantify functions' verdict on the same values
+    for r in t.itertuples(index=False):
+        want = scan_flags(r.snr, r.fwhm_hz, 123.2, float("nan"), opts.exclusion.qc) + metabolite_flags(r.metabolite, r.crlb_pct, opts.exclusion.qc)
+        assert r.qc_reason == ";".join(want)
+    with pytest.raises(InputError, match=r"stats.exclusion.snr_min.*qc.min_snr"):
+        stats_options_from_config({"stats": {"exclusion": {"snr_min": 5}}}, "config.yaml")
+    with pytest.raises(InputError, match=r"qc.min_snrr"):
+        stats_options_from_config({"qc": {"min_snrr": 5}}, "config.yaml")
 
 
 def test_qc_stage_verdict_respected(study, tmp_path):
@@ -106,7 +131,7 @@ def test_qc_stage_verdict_respected(study, tmp_path):
     q["qc_pass"] = [True, True, False]
     q["qc_reason"] = ["", "", "residual_water"]
     q.to_csv(qc, sep="\t", index=False)
-    t = build_metabolite_table(fits, qc, parts, sess, ExclusionRules(fwhm_ppm_max=None))
+    t = build_metabolite_table(fits, qc, parts, sess, ExclusionRules(QCRules(max_fwhm_ppm=None)))
     post = t[t["session"] == "ses-post"]
     assert set(post["qc_reason"]) == {"qc_stage:residual_water"}
 
@@ -139,7 +164,7 @@ def test_scan_level_values_from_fit_table_when_no_qc_table(tmp_path):
     t = build_metabolite_table([f], None, parts)
     assert set(t["snr"]) == {8.0} and set(t["f_gm"]) == {0.5} and set(t["session"]) == {""}
     assert set(t["qc_reason"]) == {"snr<10"}  # re-derived by the study rules
-    t = build_metabolite_table([f], None, parts, rules=ExclusionRules(snr_min=5))
+    t = build_metabolite_table([f], None, parts, rules=ExclusionRules(QCRules(min_snr=5)))
     assert t["qc_pass"].all()  # the fit table's own flags do not override the configured rules
 
 
@@ -154,6 +179,6 @@ def test_cli_build_table(study, tmp_path):
     back = load_metabolite_table(out)
     assert len(back) == 51 and (~back["qc_pass"]).sum() == 17 + 17  # SNR scan + linewidth scan
     side = json.loads(out.with_suffix(".json").read_text())
-    assert side["exclusion_rules"]["snr_min"] == 10 and set(side["columns"]) == set(back.columns)
+    assert side["exclusion_rules"]["qc"]["min_snr"] == 10 and set(side["columns"]) == set(back.columns)
     assert main(["stats", "--build-table", "--table", str(out), "--fits-dir", str(tmp_path / "nothing"),
                  "--bids", str(tmp_path / "bids")]) == 2  # InputError -> exit code 2, message names the field

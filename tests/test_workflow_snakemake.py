@@ -84,10 +84,18 @@ def test_bad_config_stops_before_any_job(tmp_path, mutate, key):
     assert "simulate_demo" not in out  # no job was planned
 
 
+# facts.md §1.2 B: healthy adults, random-effects meta-analytic mean +/- SD (IU ~ mM):
+# tNAA 11.27 +/- 3.83, tCr 10.17 +/- 2.38; tNAA/tCr 1.55 (SD not given there).
+HEALTHY_RANGE_MM = {"tNAA": (11.27 - 2 * 3.83, 11.27 + 2 * 3.83), "tCr": (10.17 - 2 * 2.38, 10.17 + 2 * 2.38)}
+
+
 @pytest.mark.real_data
 @pytest.mark.slow
-def test_real_philips_study_converts_and_inventories(shared_data, tmp_path):
-    """Two volunteers' Philips PRESS TE 35 SDAT/SPAR (+ water) -> MRS-BIDS -> scans.tsv."""
+def test_real_philips_study_runs_through_the_workflow(shared_data, tmp_path):
+    """Two volunteers' Philips PRESS TE 35 SDAT/SPAR (+ water) -> MRS-BIDS -> the whole
+    default workflow: conversion, inventory, basis simulation (127.75 MHz, TE 35), processing,
+    fitting, quantification, study tables, statistics and report. A real study of one group
+    with no scores must finish, with a report that says no group comparison was computed."""
     real = shared_data / "real" / "philips_press_3T" / "press_te35"
     config = base_config()
     config["dataset"] = {
@@ -115,17 +123,24 @@ def test_real_philips_study_converts_and_inventories(shared_data, tmp_path):
         ["participant_id", "group", "age", "sex"],
         [("sub-01", "HC", "n/a", "n/a"), ("sub-02", "HC", "n/a", "n/a")],
     )
-    proc = _run(
-        [str(BIN / "snakemake"), "--cores", "1", "-s", str(ROOT / "Snakefile"), "-d", str(work), "results/inventory/scans.tsv"]
-    )
+    snakemake = [str(BIN / "snakemake"), "--cores", "1", "-s", str(ROOT / "Snakefile"), "-d", str(work)]
+    proc = _run(snakemake)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    import json
+
+    import pandas as pd
+    from nifti_mrs.nifti_mrs import NIFTI_MRS
+    from nifti_mrs.validator import validate_nifti_mrs
+
     from painmrs.io import nifti_mrs
     from painmrs.study.inventory import read_scans
 
-    scans = read_scans(work / "results" / "inventory" / "scans.tsv")
+    results = work / "results"
+    scans = read_scans(results / "inventory" / "scans.tsv")
     assert list(scans["stem"]) == ["sub-01_ses-01_acq-press_voi-ACC", "sub-02_ses-01_acq-press_voi-ACC"]
     assert scans["water_available"].all()
     assert set(scans["sequence"]) == {"PRESS"}
+    qc_table = pd.read_csv(results / "qc" / "qc.tsv", sep="\t")
     for row in scans.itertuples():
         metab = nifti_mrs.read(work / "bids" / row.svs)
         water = nifti_mrs.read(work / "bids" / row.mrsref)
@@ -135,11 +150,36 @@ def test_real_philips_study_converts_and_inventories(shared_data, tmp_path):
         assert metab.header["EchoTime"] == pytest.approx(0.035)
         # Unsuppressed water is far stronger than the water-suppressed metabolite scan.
         assert abs(water.fid[0]) > 10 * abs(metab.fid[0])
-        assert (work / "results" / "logs" / "convert" / f"{row.svs}.log").is_file()
+        assert (results / "logs" / "convert" / f"{row.svs}.log").is_file()
+
+        # processing: valid NIfTI-MRS with its history, QC sidecar with plausible values
+        derived = results / "derivatives" / row.subject / row.session / "mrs"
+        for suffix in ("desc-processed_svs", "desc-processed_mrsref", "desc-fit_svs"):
+            validate_nifti_mrs(NIFTI_MRS(str(derived / f"{row.stem}_{suffix}.nii.gz")))
+        processed = nifti_mrs.read(derived / f"{row.stem}_desc-processed_svs.nii.gz")
+        methods = [step["Method"] for step in processed.processing_history]
+        assert "Eddy current correction" in methods and "Nuisance peak removal" in methods, methods
+        qc = json.loads((derived / f"{row.stem}_qc.json").read_text())
+        # 64 averages stored averaged, 30 mm cube at 3T: NAA FWHM 0.04-0.08 ppm, SNR well above 10
+        assert 0.03 < qc["fwhm_naa_ppm"] < 0.08 and qc["snr"] > 50, qc
+        assert (derived / f"{row.stem}_qc.png").is_file() and (derived / f"{row.stem}_fit.png").is_file()
+        assert bool(qc_table.set_index("stem").loc[row.stem, "qc_pass"])
+
+        # fitting and quantification (water-referenced, no segmentation): healthy tNAA, tCr
+        fit = pd.read_csv(derived / f"{row.stem}_fit.tsv", sep="\t").set_index("metabolite")
+        for name, (lo, hi) in HEALTHY_RANGE_MM.items():
+            assert lo <= fit.loc[name, "conc_mM"] <= hi, (row.stem, name, fit.loc[name, "conc_mM"])
+            assert fit.loc[name, "crlb_pct"] < 5
+        assert 1.0 <= fit.loc["tNAA", "ratio_tCr"] <= 2.0
+    table = pd.read_csv(results / "metabolites.tsv", sep="\t")
+    assert set(table["stem"]) == set(scans["stem"])
+    # statistics: one group, no scores -> no tests, empty (but well-formed) tables
+    assert pd.read_csv(results / "stats" / "group_comparisons.tsv", sep="\t").empty
+    report = (results / "report" / "index.html").read_text(encoding="utf-8")
+    assert "Participants: 2; scans: 2" in report
+    assert "No group comparisons were computed: they need the control group" in report
     # Rerun: nothing to do (outputs are complete and up to date).
-    again = _run(
-        [str(BIN / "snakemake"), "-n", "--cores", "1", "-s", str(ROOT / "Snakefile"), "-d", str(work), "results/inventory/scans.tsv"]
-    )
+    again = _run(snakemake + ["-n"])
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
 

@@ -2,9 +2,11 @@
 
 spec2nii (the community converter, pinned in pyproject.toml) knows the vendor formats far
 better than anything we would write, so we call it rather than re-implement the readers.
-Its output carries names, birth dates, the conversion time and the original file path;
-we re-read it with painmrs.io.nifti_mrs and write it back, which drops the identifying keys
-(``IDENTIFYING_KEYS``) and makes the file byte-identical across reruns.
+Its output carries names, IDs, birth dates, sex, weight, the institution, the conversion time
+and the original file path; we re-read it with painmrs.io.nifti_mrs and write it back, which
+drops the identifying keys (the explicit list in painmrs.io.deidentify, at any nesting depth)
+and makes the file byte-identical across reruns. spec2nii's console output (which can echo
+header values) is never logged.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .io import nifti_mrs
+from .io.deidentify import strip_identifiers
 
 # spec2nii sub-command per format, and the file suffixes it expects (for early, clear errors).
 FORMATS = {
@@ -58,6 +61,36 @@ def spec2nii_command(fmt: str, source: Path, out_dir: Path, name: str) -> list[s
     return base + [fmt, "-o", str(out_dir), "-f", name, str(source)]
 
 
+def _drop_tags_of_absent_dims(path: Path) -> None:
+    """spec2nii tags a singleton dimension it did not write (e.g. ``dim_5: DIM_DYN`` on a
+    4-D single-average Siemens DICOM): drop the tag (and its _info/_header) so the file
+    states its own shape consistently. Rewrites spec2nii's temporary output in place."""
+    import json
+
+    import nibabel as nib
+    import numpy as np
+
+    img = nib.load(str(path))
+    exts = [e for e in img.header.extensions if e.get_code() == nifti_mrs.NIFTI_MRS_ECODE]
+    if not exts:
+        return
+    try:
+        header = json.loads(exts[0].get_content())
+    except ValueError:
+        return  # the reader reports it
+    ndim = len(img.shape)
+    absent = [f"dim_{n}{suffix}" for n in range(max(ndim + 1, 5), 8) for suffix in ("", "_info", "_header")]
+    if not any(key in header for key in absent):
+        return
+    for key in absent:
+        header.pop(key, None)
+    data = np.asanyarray(img.dataobj)
+    fixed = nib.Nifti2Image(data, img.affine, img.header)
+    fixed.header.extensions.clear()
+    fixed.header.extensions.append(nib.nifti1.Nifti1Extension(nifti_mrs.NIFTI_MRS_ECODE, json.dumps(header).encode()))
+    nib.save(fixed, str(path))
+
+
 def convert(source: str | os.PathLike, fmt: str, out_path: str | os.PathLike, *, extra_header: dict | None = None):
     """Convert one vendor file to a de-identified NIfTI-MRS file at ``out_path``; return its MRSData.
 
@@ -84,17 +117,20 @@ def convert(source: str | os.PathLike, fmt: str, out_path: str | os.PathLike, *,
         proc = subprocess.run(cmd, capture_output=True, text=True)
         outputs = sorted((tmp_path / "out").glob("*.nii*")) if (tmp_path / "out").is_dir() else []
         if proc.returncode != 0 or not outputs:
+            # Only the last line (the exception) of spec2nii's output: verbose output can
+            # echo the vendor header, identifying fields included.
             detail = (proc.stderr or proc.stdout).strip().splitlines()
             tail = detail[-1] if detail else f"exit status {proc.returncode}"
             raise InputError(source, "spec2nii", f"conversion failed: {tail}")
         if len(outputs) > 1:
             names = ", ".join(p.name for p in outputs)
             raise InputError(source, "spec2nii", f"conversion produced {len(outputs)} files ({names}); expected one scan")
+        _drop_tags_of_absent_dims(outputs[0])
         mrs = nifti_mrs.read(outputs[0])
     header = dict(mrs.header)
     header.update(extra_header or {})
     header["ConversionMethod"] = header.get("ConversionMethod", "spec2nii")
-    clean = nifti_mrs.strip_identifiers(header)
+    clean = strip_identifiers(header)
     mrs = dataclasses.replace(mrs, header=clean, source=str(source))
     nifti_mrs.write(mrs, out_path)
     return mrs

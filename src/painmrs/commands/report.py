@@ -18,6 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recovery", help="recovery table (results/validation/recovery.tsv), if any")
     parser.add_argument("--provenance", help="run manifest (results/provenance/manifest.json), if any")
     parser.add_argument("--max-figures", type=int, default=8, help="figures per section (strongest results first)")
+    parser.add_argument("--figures-dir", help="also write the main figures there as PNG files (Snakemake report)")
     parser.add_argument("--out", required=True, help="output HTML file")
 
 
@@ -32,9 +33,9 @@ def run(args) -> int:
     stats_options_from_config(cfg, args.config)  # validate before rendering
     table = load_metabolite_table(args.table)
     recovery = args.recovery if args.recovery and Path(args.recovery).is_file() else None
-    out = build_report(table, args.out, stats_dir=args.stats, config=cfg, qc_table=args.qc,
+    out = build_report(table, args.out, stats_dir=args.stats, config=cfg, qc_table=args.qc, table_path=args.table,
                        derivatives=args.derivatives, bids=args.bids, recovery=recovery,
-                       provenance=args.provenance, max_figures=args.max_figures)
+                       provenance=args.provenance, max_figures=args.max_figures, figures_dir=args.figures_dir)
     size_mb = out.stat().st_size / 1e6
     print(f"[painmrs report] wrote {out} ({size_mb:.2f} MB)")
     return 0

@@ -171,6 +171,11 @@ def _check_scan_entry(design: Design, entry, where: str) -> None:
         allowed = design["regions"][r].get("sequences", list(ACQS))
         if entry["acq"] not in allowed:
             raise InputError(design.path, f"{where}.regions", f"{entry['acq']} not planned in region {r} ({allowed})")
+    for g, n in (entry.get("max_subjects") or {}).items():
+        if g not in design["groups"]:
+            raise InputError(design.path, f"{where}.max_subjects.{g}", "unknown group")
+        if not isinstance(n, int) or n < 0:
+            raise InputError(design.path, f"{where}.max_subjects.{g}", "must be a non-negative integer")
     for g in entry.get("groups", []) or []:
         if g not in design["groups"]:
             raise InputError(design.path, f"{where}.groups", f"unknown group {g!r}")

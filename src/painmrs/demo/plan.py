@@ -337,9 +337,14 @@ def build_plan(design: Design, seed: int | None = None) -> Plan:
     mm_frac = float(design["macromolecules"]["edited_3ppm"]["fraction_of_GABAplus"])
     scans: list[Scan] = []
     seen: set[str] = set()
+    rank: dict[str, int] = {}  # cross-sectional subjects of each group so far (protocol max_subjects)
     for s in subjects:
         if s.study == "crosssectional":
-            plan_entries = [e for e in size.get("protocol", []) if not e.get("groups") or s.group in e["groups"]]
+            rank[s.group] = k = rank.get(s.group, 0) + 1
+            plan_entries = [
+                e for e in size.get("protocol", [])
+                if (not e.get("groups") or s.group in e["groups"]) and k <= (e.get("max_subjects") or {}).get(s.group, k)
+            ]
         else:
             plan_entries = size["studies"][s.study].get("scans", [])
         for sess in s.sessions:

@@ -13,10 +13,10 @@ same: without it every converted scan reads back mirrored about 4.65 ppm (NAA at
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
-import zlib
-import gzip
 from pathlib import Path
 
 import nibabel as nib
@@ -25,63 +25,59 @@ import numpy as np
 from ..atomic import gzip_bytes, write_bytes
 from ..errors import InputError
 from ..mrs import DIMENSION_TAGS, H2O_PPM, MRSData
+from .deidentify import IDENTIFYING_KEYS, strip_identifiers  # noqa: F401 (re-exported)
 
 NIFTI_MRS_ECODE = 44
 # The standard version we write; readers accept any mrs_vX_Y.
 NIFTI_MRS_INTENT = "mrs_v0_9"
 
-# Header fields that can identify a person or site. They are dropped from everything
-# painmrs writes (converted data included): outputs must be shareable.
-IDENTIFYING_KEYS = frozenset(
-    {
-        "PatientName",
-        "PatientID",
-        "PatientDoB",
-        "PatientBirthDate",
-        "PatientSex",
-        "PatientAge",
-        "PatientWeight",
-        "PatientSize",
-        "InstitutionName",
-        "InstitutionAddress",
-        "InstitutionalDepartmentName",
-        "OperatorsName",
-        "PerformingPhysicianName",
-        "ReferringPhysicianName",
-        "DeviceSerialNumber",
-        "StationName",
-        "AccessionNumber",
-        "StudyInstanceUID",
-        "SeriesInstanceUID",
-        "OriginalFile",
-        "ConversionTime",
-    }
-)
+# Header fields that can identify a person or site are dropped from everything painmrs
+# writes (converted data included): outputs must be shareable. The explicit list and the
+# matching rules live in painmrs.io.deidentify (imported above; re-exported here).
 
 
-def strip_identifiers(header: dict) -> dict:
-    """Header without identifying (or run-time-dependent) keys; nested dicts too."""
-    clean = {}
-    for key, value in header.items():
-        if key in IDENTIFYING_KEYS:
-            continue
-        if isinstance(value, dict):
-            value = strip_identifiers(value)
-        clean[key] = value
-    return clean
+# Plausible spectrometer frequencies (MHz): 1H from 0.5 T to 28 T spans ~21-1200 MHz. A value
+# outside is almost always a unit error (Hz or kHz written as MHz), which would silently
+# rescale the ppm axis.
+MAX_SPECTROMETER_MHZ = 1500.0
+# An unsuppressed water reference decays along time by orders of magnitude (simulated 4
+# coils x 4 transients at metabolite SNR 5: first/last-eighth RMS ratio 360; the 7 T Siemens
+# reference in shared/data: 190); with DIM_DYN or DIM_COIL written as dimension 4 the ratio is
+# ~1. Water-suppressed metabolite scans at low SNR can be as flat as 1.04 per coil, so only
+# water references are checked (painmrs.study.batch).
+MIN_TIME_AXIS_DECAY = 1.5
 
 
-def read(path: str | os.PathLike) -> MRSData:
-    """Read a single-voxel NIfTI-MRS file; every defect raises ``InputError`` naming the field."""
-    path = Path(path)
-    src = str(path)
-    if not path.exists():
-        raise InputError(src, None, "file does not exist")
+@dataclasses.dataclass(frozen=True)
+class HeaderInfo:
+    """What a NIfTI-MRS file's header says, validated without reading the data."""
+
+    path: str
+    shape: tuple[int, ...]
+    dwell_s: float
+    spectrometer_mhz: float
+    nucleus: str
+    dim_tags: tuple[str, ...]
+    extension: dict
+
+    @property
+    def n_points(self) -> int:
+        return int(self.shape[3])
+
+    @property
+    def echo_time_s(self) -> float | None:
+        te = self.extension.get("EchoTime")
+        return float(te) if isinstance(te, (int, float)) and not isinstance(te, bool) else None
+
+
+def _load(src: str):
     try:
-        img = nib.load(src)
-        data = np.asanyarray(img.dataobj)
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError, nib.filebasedimages.ImageFileError) as exc:
-        raise InputError(src, None, f"not a readable NIfTI file (corrupt or truncated?): {exc}") from None
+        return nib.load(src)
+    except Exception as exc:  # nibabel raises many types (OSError, EOFError, zlib/gzip errors, ImageFileError ...)
+        raise InputError(src, None, f"not a readable NIfTI file (corrupt or truncated?): {type(exc).__name__}: {exc}") from None
+
+
+def _validate_header(img, src: str) -> HeaderInfo:
     hdr = img.header
     intent = hdr.get_intent()[2] if hasattr(hdr, "get_intent") else ""
     if not str(intent).startswith("mrs_v"):
@@ -94,33 +90,78 @@ def read(path: str | os.PathLike) -> MRSData:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(src, "header extension", f"not valid JSON: {exc}") from None
     if not isinstance(ext, dict):
-        raise InputError(src, "header extension", "must be a JSON object")
-    if not np.iscomplexobj(data):
-        raise InputError(src, "datatype", f"data must be complex, got {data.dtype}")
-    if data.ndim < 4 or data.ndim > 7:
-        raise InputError(src, "dim", f"NIfTI-MRS needs 4 to 7 dimensions, got shape {data.shape}")
-    if data.shape[:3] != (1, 1, 1):
-        raise InputError(src, "dim[1:3]", f"only single-voxel data is supported, spatial shape {data.shape[:3]}")
+        raise InputError(src, "header extension", f"must be a JSON object, got {type(ext).__name__}")
+    dtype = hdr.get_data_dtype()
+    if dtype.kind != "c":
+        raise InputError(src, "datatype", f"data must be complex, got {dtype}")
+    shape = tuple(int(n) for n in img.shape)
+    if len(shape) < 4 or len(shape) > 7:
+        raise InputError(src, "dim", f"NIfTI-MRS needs 4 to 7 dimensions (x, y, z, spectral, ...), got shape {shape}")
+    if shape[:3] != (1, 1, 1):
+        raise InputError(
+            src, "dim[1:3]",
+            f"only single-voxel data is supported: spatial shape {shape[:3]} must be (1, 1, 1) and the spectral "
+            f"(time) axis NIfTI dimension 4; got shape {shape}",
+        )
+    if shape[3] < 2:
+        raise InputError(src, "dim[4]", f"the spectral (time) axis, NIfTI dimension 4, has {shape[3]} point(s)")
     try:
         cf = ext["SpectrometerFrequency"]
         cf = float(cf[0] if isinstance(cf, (list, tuple)) else cf)
     except (KeyError, TypeError, ValueError, IndexError):
         raise InputError(src, "SpectrometerFrequency", "missing or not a number") from None
+    if not (math.isfinite(cf) and 0 < cf <= MAX_SPECTROMETER_MHZ):
+        raise InputError(
+            src, "SpectrometerFrequency", f"must be a positive number of MHz (at most {MAX_SPECTROMETER_MHZ:g}), got {cf!r}"
+        )
     nucleus = ext.get("ResonantNucleus", ["1H"])
     nucleus = nucleus[0] if isinstance(nucleus, (list, tuple)) and nucleus else nucleus
     if not isinstance(nucleus, str):
         raise InputError(src, "ResonantNucleus", "must be a list of strings")
     dwell = float(hdr["pixdim"][4])
+    if not (math.isfinite(dwell) and 0 < dwell < 1):
+        raise InputError(src, "dwell time (pixdim[4])", f"must be in (0, 1) s, got {dwell!r}")
     tags = []
-    for axis in range(4, data.ndim):
+    for axis in range(4, len(shape)):
         key = f"dim_{axis + 1}"
         tag = ext.get(key)
         if tag not in DIMENSION_TAGS:
-            raise InputError(src, key, f"missing or unknown dimension tag {tag!r} for axis of size {data.shape[axis]}")
+            raise InputError(src, key, f"missing or unknown dimension tag {tag!r} for axis of size {shape[axis]}")
+        if tag in tags:
+            raise InputError(src, key, f"dimension tag {tag!r} is used twice (dim_{tags.index(tag) + 5} and {key})")
         tags.append(tag)
+    # Tags beyond the stored dimensions are allowed: NIfTI drops trailing dimensions of size 1,
+    # so spec2nii's DICOM output (averaged on the scanner) keeps dim_5 = DIM_DYN over 4-D data.
+    return HeaderInfo(src, shape, dwell, cf, nucleus, tuple(tags), ext)
+
+
+def read_header(path: str | os.PathLike) -> HeaderInfo:
+    """Validate a NIfTI-MRS file's header (not its data: nothing is decompressed beyond the header)."""
+    src = str(path)
+    if not Path(src).exists():
+        raise InputError(src, None, "file does not exist")
+    return _validate_header(_load(src), src)
+
+
+def read(path: str | os.PathLike) -> MRSData:
+    """Read a single-voxel NIfTI-MRS file; every defect raises ``InputError`` naming the field."""
+    path = Path(path)
+    src = str(path)
+    if not path.exists():
+        raise InputError(src, None, "file does not exist")
+    img = _load(src)
+    info = _validate_header(img, src)
+    try:
+        data = np.asanyarray(img.dataobj)
+    except Exception as exc:  # truncated gzip stream, short file ...
+        raise InputError(src, "data", f"cannot read the data (file truncated or corrupt?): {type(exc).__name__}: {exc}") from None
+    ext, tags = info.extension, list(info.dim_tags)
     fid = np.ascontiguousarray(data.reshape(data.shape[3:]).conj())
     if not np.all(np.isfinite(fid.view(fid.real.dtype))):
-        raise InputError(src, "data", "contains NaN or Inf values")
+        bad = int(np.count_nonzero(~np.isfinite(fid)))
+        raise InputError(src, "data", f"contains NaN or Inf values ({bad} of {fid.size} points)")
+    if not np.any(fid):
+        raise InputError(src, "data", "all values are zero (empty acquisition)")
     header = {
         k: v
         for k, v in ext.items()
@@ -135,15 +176,41 @@ def read(path: str | os.PathLike) -> MRSData:
     affine = img.affine if img.affine is not None else np.eye(4)
     return MRSData(
         fid=fid,
-        dwell_s=dwell,
-        spectrometer_mhz=cf,
+        dwell_s=info.dwell_s,
+        spectrometer_mhz=info.spectrometer_mhz,
         dim_tags=tuple(tags),
-        nucleus=nucleus,
+        nucleus=info.nucleus,
         affine=affine,
         header=header,
         ppm_reference=H2O_PPM,
         source=src,
     )
+
+
+def time_axis_decay(mrs: MRSData) -> float:
+    """RMS |FID| over the first eighth of the time axis / over the last eighth, after
+    averaging repeated transients (DIM_DYN); coils and other axes are pooled."""
+    fid = mrs.fid
+    if "DIM_DYN" in mrs.dim_tags:
+        fid = fid.mean(axis=1 + mrs.dim_tags.index("DIM_DYN"))
+    flat = fid.reshape(fid.shape[0], -1)
+    k = max(1, flat.shape[0] // 8)
+    profile = np.sqrt(np.mean(np.abs(flat) ** 2, axis=1))
+    tail = float(profile[-k:].mean())
+    return float("inf") if tail == 0 else float(profile[:k].mean()) / tail
+
+
+def check_time_axis(mrs: MRSData) -> MRSData:
+    """Refuse raw data whose NIfTI dimension 4 does not look like time (no FID decay)."""
+    decay = time_axis_decay(mrs)
+    if decay < MIN_TIME_AXIS_DECAY:  # water references only: see MIN_TIME_AXIS_DECAY
+        raise InputError(
+            mrs.source, "dim order",
+            f"the signal does not decay along NIfTI dimension 4 (first/last-eighth RMS ratio {decay:.2f} < "
+            f"{MIN_TIME_AXIS_DECAY:g}): the spectral (time) axis must be dimension 4, with DIM_DYN, DIM_COIL ... "
+            f"in dimensions 5-7 (tags {list(mrs.dim_tags)})",
+        )
+    return mrs
 
 
 def to_image(mrs: MRSData) -> nib.Nifti2Image:

@@ -10,15 +10,23 @@ solver is vectorised over transients:
 
 1. coarse frequency: cross-correlation of each transient's magnitude spectrum (phase
    independent) with the median magnitude spectrum, 2x zero-filled, parabolic peak;
-2. a complex reference: the "best" transient (the one most correlated with the median);
-3. Gauss-Newton refinement of (f, phi) for all transients at once (closed-form 2x2 normal
-   equations per transient, two FFTs per iteration);
-4. reference = complex median (real and imaginary parts separately) of the aligned
-   transients ("median", default) or their mean ("mean"); refine again. With "best" the
-   second pass is skipped.
+   coarse phase against the "best" transient (the one most correlated with the median);
+2. reference = complex median (real and imaginary parts separately) of the coarsely
+   aligned transients ("median", default) or their mean ("mean"); with "best" the best
+   transient itself is the reference (noisier: its noise enters every estimate);
+3. Gauss-Newton (Fisher scoring) refinement of (f, phi) for all transients at once, with
+   the Jacobian taken from the reference (see ``_gauss_newton``), one FFT per iteration;
+4. median/mean: the reference is rebuilt from the refined alignment and step 3 repeated.
 
-Optional exponential apodisation (``apodise_hz``) is applied to data and reference for the
-estimate only (never to the output), to weight the high-SNR start of the FID.
+Optional exponential apodisation (``apodise_hz``, default 2 Hz) is applied to data and
+reference for the estimate only (never to the output). Measured on simulated data with
+known truth (tests/test_processing_steps.py) the estimator is within about 7% of the
+Cramer-Rao bound (full band) of phase and frequency; without apodisation about 15% above
+it, i.e. at the bound of the windowed data (apodisation, a convolution in frequency, lets
+some information from lines just outside the window in).
+Residual phase error, as tested: phase at t = 0 (first FID point), error of each transient
+relative to the circular mean error of the set (a common phase is removed later by
+zero-order phasing); frequency error relative to the mean error likewise.
 Corrected transient: x_k(t) exp(i (2 pi f_k t + phi_k)).
 """
 
@@ -72,8 +80,19 @@ def _coarse_frequency(X: np.ndarray, sel: np.ndarray, df: float, max_shift_hz: f
     return -lag * df, int(np.argmax(score))
 
 
-def _gauss_newton(x, ref_spec, t, sel, f, p, n_iter, n_fft, baseline=False):
-    """Refine (f, p) so that FT[x e^{i2pi f t}] e^{ip} matches ref_spec on sel.
+def _gauss_newton(x, ref_fid, t, sel, f, p, n_iter, baseline=False):
+    """Refine (f, p) so that FT[x e^{i2pi f t}] e^{ip} matches FT[ref_fid] on sel.
+
+    The Jacobian is taken from the reference (d/df -> FT[i 2 pi t r], d/dp -> i R), not from
+    the transient being moved: a single transient's i 2 pi t x(t) is dominated by noise at
+    late t (the signal has decayed, the weight t has not), which inflated the normal matrix
+    up to a thousand-fold, shrank every step and stopped the iteration far from the
+    least-squares solution (with no apodisation: 3.5 instead of 2.7 deg RMS on the 4-singlet
+    test spectrum, whose bound is 2.6). With a low-noise reference the normal matrix is the
+    Fisher information of the windowed data, the same for every transient (Fisher scoring).
+    The reference's own noise still enters the Jacobian, weighted by t; its common part cancels
+    between transients, the rest is kept small by averaging many transients into the
+    reference and by ``apodise_hz``. A single-transient reference ("best") needs apodisation.
 
     With ``baseline`` a complex linear baseline b0 + b1*nu is fitted too (variable projection:
     residual and Jacobian are projected onto the complement of the baseline), so that tails
@@ -91,28 +110,42 @@ def _gauss_newton(x, ref_spec, t, sel, f, p, n_iter, n_fft, baseline=False):
 
         def project(a):
             return a
+    ref_spec = to_spectrum(ref_fid)[sel]
+    jac_f = project(to_spectrum((2j * np.pi) * t * ref_fid)[sel])
+    jac_p = project(1j * ref_spec)
+    a11 = np.sum(np.abs(jac_f) ** 2)
+    a22 = np.sum(np.abs(jac_p) ** 2)
+    a12 = np.real(np.sum(np.conj(jac_f) * jac_p))
+    det = a11 * a22 - a12**2
+    if not det > 0:
+        return f, p
+    f, p = f.copy(), p.copy()
+    active = np.arange(x.shape[1])  # transients still moving (converged ones are not recomputed)
     for _ in range(n_iter):
-        xr = x * np.exp(2j * np.pi * f[None, :] * tt)
-        ep = np.exp(1j * p)[None, :]
-        Y = to_spectrum(xr, n_fft)[sel] * ep
-        dYf = to_spectrum((2j * np.pi) * tt * xr, n_fft)[sel] * ep
+        xa = x[:, active]
+        Y = to_spectrum(xa * np.exp(2j * np.pi * f[active][None, :] * tt))[sel] * np.exp(1j * p[active])[None, :]
         res = project(ref_spec[:, None] - Y)
-        dYp = project(1j * Y)
-        dYf = project(dYf)
-        a11 = np.sum(np.abs(dYf) ** 2, axis=0)
-        a22 = np.sum(np.abs(Y) ** 2, axis=0)
-        a12 = np.real(np.sum(np.conj(dYf) * dYp, axis=0))
-        b1 = np.real(np.sum(np.conj(dYf) * res, axis=0))
-        b2 = np.real(np.sum(np.conj(dYp) * res, axis=0))
-        det = a11 * a22 - a12**2
-        det = np.where(det > 0, det, np.inf)
+        b1 = np.real(jac_f.conj() @ res)
+        b2 = np.real(jac_p.conj() @ res)
         df_ = (a22 * b1 - a12 * b2) / det
         dp_ = (a11 * b2 - a12 * b1) / det
-        f = f + np.clip(df_, -2.0, 2.0)
-        p = p + np.clip(dp_, -0.5, 0.5)
-        if np.max(np.abs(df_)) < 1e-3 and np.max(np.abs(dp_)) < 1e-4:
+        f[active] += np.clip(df_, -2.0, 2.0)
+        p[active] += np.clip(dp_, -0.5, 0.5)
+        # 1e-3 Hz and 1e-4 rad: two orders of magnitude below the noise-limited errors
+        active = active[(np.abs(df_) >= 1e-3) | (np.abs(dp_) >= 1e-4)]
+        if active.size == 0:
             break
     return f, p
+
+
+def _average_fid(x, t, f, p, how):
+    """Reference FID: complex median (real and imaginary parts separately) or mean of the
+    transients corrected by (f, p). Averaging 64 transients cuts the reference noise 40-64
+    fold in power compared with a single "best" transient."""
+    aligned = x * np.exp(1j * (2 * np.pi * f[None, :] * t[:, None] + p[None, :]))
+    if how == "median":
+        return np.median(aligned.real, axis=1) + 1j * np.median(aligned.imag, axis=1)
+    return aligned.mean(axis=1)
 
 
 def estimate_alignment_array(
@@ -124,7 +157,7 @@ def estimate_alignment_array(
     reference: str = "median",
     apodise_hz: float = 2.0,
     max_shift_hz: float = 20.0,
-    n_iter: int = 12,
+    n_iter: int = 20,
     window_ppm: tuple[float, float] = (0, 0),
     reference_fid: np.ndarray | None = None,
     baseline: bool = False,
@@ -133,8 +166,8 @@ def estimate_alignment_array(
     """Array form of :func:`estimate_alignment` on (n_points, n_transients) FIDs.
 
     Only the first ``estimate_time_s`` of the FIDs are used for the estimate (the signal has
-    decayed by then, and the apodisation weights the start anyway): halves the cost for
-    typical 1 s acquisitions without changing the result measurably.
+    decayed by then): halves the cost for typical 1 s acquisitions without changing the
+    result measurably.
     """
     n_all = fids.shape[0]
     n = min(n_all, max(256, int(np.ceil(estimate_time_s / dwell_s))))
@@ -156,23 +189,25 @@ def estimate_alignment_array(
     df = 1.0 / (n * dwell_s)
     if reference_fid is not None:
         # External reference (e.g. sub-spectrum alignment): coarse-align against it directly.
-        both = np.concatenate([to_spectrum(reference_fid.astype(np.complex128) * apod)[:, None], X], axis=1)
+        ref = reference_fid.astype(np.complex128) * apod
+        both = np.concatenate([to_spectrum(ref)[:, None], X], axis=1)
         f0_all, _ = _coarse_frequency(both, sel, df, max_shift_hz)
         f0 = f0_all[1:] - f0_all[0]
-        ref_spec = to_spectrum(reference_fid.astype(np.complex128) * apod)[sel]
     else:
         f0, best = _coarse_frequency(X, sel, df, max_shift_hz)
-        ref_spec = to_spectrum(x[:, best] * np.exp(2j * np.pi * f0[best] * t))[sel]
+        ref = x[:, best] * np.exp(2j * np.pi * f0[best] * t)
+    ref_spec = to_spectrum(ref)[sel]
     Y0 = to_spectrum(x * np.exp(2j * np.pi * f0[None, :] * t[:, None]))[sel]
     p0 = np.angle(np.sum(np.conj(Y0) * ref_spec[:, None], axis=0))
-    f, p = _gauss_newton(x, ref_spec, t, sel, f0, p0, n_iter, None, baseline)
     if reference_fid is None and reference in ("median", "mean") and k > 2:
-        aligned = to_spectrum(x * np.exp(1j * (2 * np.pi * f[None, :] * t[:, None] + p[None, :])))[sel]
-        if reference == "median":
-            ref_spec = np.median(aligned.real, axis=1) + 1j * np.median(aligned.imag, axis=1)
-        else:
-            ref_spec = aligned.mean(axis=1)
-        f, p = _gauss_newton(x, ref_spec, t, sel, f, p, n_iter, None)
+        # Two passes against an averaged reference: the coarse (f0, p0) already make the
+        # average far less noisy than the best transient; the second pass uses the refined one.
+        ref = _average_fid(x, t, f0, p0, reference)
+        f, p = _gauss_newton(x, ref, t, sel, f0, p0, n_iter)
+        ref = _average_fid(x, t, f, p, reference)
+        f, p = _gauss_newton(x, ref, t, sel, f, p, n_iter)
+    else:
+        f, p = _gauss_newton(x, ref, t, sel, f0, p0, n_iter, baseline)
     # Report corrections relative to their mean so the average spectrum keeps its frequency
     # and phase (frequency referencing and phasing are later, separate steps).
     if reference_fid is None:
@@ -189,7 +224,7 @@ def estimate_alignment(
     reference: str = "median",
     apodise_hz: float = 2.0,
     max_shift_hz: float = 20.0,
-    n_iter: int = 12,
+    n_iter: int = 20,
 ) -> Alignment:
     """Per-transient frequency/phase corrections for a (time, DIM_DYN) dataset."""
     if reference not in ("median", "mean", "best"):

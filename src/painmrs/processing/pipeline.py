@@ -363,8 +363,8 @@ def output_names(stem: str, scan: ProcessedScan) -> dict[str, str]:
     return names
 
 
-def write_processed(scan: ProcessedScan, out_dir: str | Path, stem: str) -> dict[str, Path]:
-    """Write the processed NIfTI-MRS files, the QC JSON sidecar and the QC figure."""
+def write_processed(scan: ProcessedScan, out_dir: str | Path, stem: str, *, figure: bool = True) -> dict[str, Path]:
+    """Write the processed NIfTI-MRS files, the QC JSON sidecar and (``figure``) the QC figure."""
     from ..atomic import write_text
     from ..io import nifti_mrs
     from .figures import qc_figure
@@ -379,5 +379,6 @@ def write_processed(scan: ProcessedScan, out_dir: str | Path, stem: str) -> dict
     qc = dict(scan.qc, stem=stem)
     write_text(out_dir / names["qc_json"], qcm.dumps(qc))
     paths["qc_json"] = out_dir / names["qc_json"]
-    paths["qc_png"] = qc_figure(scan, out_dir / names["qc_png"], title=stem)
+    if figure:
+        paths["qc_png"] = qc_figure(scan, out_dir / names["qc_png"], title=stem)
     return paths

@@ -43,6 +43,18 @@ def with_macromolecules(basis: BasisSet, names: Sequence[str] = ("MM09", "MM12",
     return basis.replace(names=basis.names + tuple(mm.names), fids=fids)
 
 
+#: basis id -> (basis, proton unit): the HSVD calibration of a basis costs ~0.2 s and a batch
+#: job fits dozens of scans with the same basis object (the identity check guards id reuse).
+_PROTON_UNITS: dict[int, tuple[BasisSet, tuple[float, str]]] = {}
+
+
+def _proton_unit(basis: BasisSet) -> float:
+    hit = _PROTON_UNITS.get(id(basis))
+    if hit is None or hit[0] is not basis:
+        hit = _PROTON_UNITS[id(basis)] = (basis, basis_proton_unit(basis))
+    return hit[1][0]
+
+
 def _json(path, obj):
     write_text(path, json.dumps(obj, sort_keys=True, indent=1, default=_default) + "\n")
 
@@ -63,6 +75,47 @@ def _timing(data: MRSData, te_s, tr_s):
     return te, tr
 
 
+#: A basis simulated at another field puts J-coupled multiplets (and so the fit) wrong;
+#: one scanner's frequency varies by far less than 0.5 % (as in study.inventory).
+BASIS_FREQUENCY_TOLERANCE = 0.005
+#: Echo times are rounded by scanners and converters; 1 ms changes no basis spectrum visibly.
+BASIS_TE_TOLERANCE_S = 0.001
+
+
+def _sequence_of(data: MRSData) -> str | None:
+    """PRESS / STEAM / sLASER / MEGA-PRESS from the scan header's sequence names, if they say."""
+    text = " ".join(str(data.header.get(k, "")) for k in ("SequenceName", "PulseSequenceType")).upper()
+    for name in ("MEGA", "SLASER", "STEAM", "PRESS"):
+        if name in text:
+            return {"MEGA": "MEGA-PRESS", "SLASER": "sLASER"}.get(name, name)
+    return None
+
+
+def check_basis(data: MRSData, basis: BasisSet, *, te_s: float | None, allowed_sequences: Sequence[str] | None,
+                what: str = "basis") -> None:
+    """Refuse a basis simulated for another field, echo time or sequence than the scan's
+    (``InputError`` naming the basis file and the field). Unknown values are not checked."""
+    src = basis.source or what
+    mhz = data.spectrometer_mhz
+    if abs(basis.spectrometer_mhz - mhz) > BASIS_FREQUENCY_TOLERANCE * mhz:
+        raise InputError(
+            src, "spectrometer frequency",
+            f"{what} is for {basis.spectrometer_mhz:g} MHz but {data.source or 'the scan'} was acquired at {mhz:g} MHz "
+            "(another field strength): simulate the basis for this scanner",
+        )
+    if te_s is not None and basis.echo_time_s is not None and abs(basis.echo_time_s - te_s) > BASIS_TE_TOLERANCE_S:
+        raise InputError(
+            src, "echo time",
+            f"{what} is for TE {basis.echo_time_s * 1000:g} ms but {data.source or 'the scan'} has TE {te_s * 1000:g} ms",
+        )
+    if allowed_sequences is not None and basis.sequence and basis.sequence.upper() != "FID":
+        if basis.sequence.upper() not in {a.upper() for a in allowed_sequences}:
+            raise InputError(
+                src, "sequence",
+                f"{what} is for {basis.sequence} but {data.source or 'the scan'} needs {' or '.join(allowed_sequences)}",
+            )
+
+
 def fit_scan(
     data: MRSData,
     basis: BasisSet,
@@ -75,13 +128,23 @@ def fit_scan(
     quant: QuantOptions | None = None,
     qc: QCRules | None = None,
     figure: bool = True,
+    sequence: str | None = None,
 ) -> pd.DataFrame:
-    """PRESS-type scan: fit, quantify, write the outputs; returns the table."""
+    """PRESS-type scan: fit, quantify, write the outputs; returns the table.
+
+    ``sequence`` (PRESS, STEAM, sLASER; default: from the scan header, if it says) must match
+    the basis' sequence, as must its field and echo time (:func:`check_basis`)."""
     quant = quant or QuantOptions()
-    fit = fit_spectrum(data, basis, fit_options or FitOptions())
     te, tr = _timing(data, quant.te_s, quant.tr_s)
+    sequence = sequence or _sequence_of(data)
+    allowed = None
+    if sequence is not None:
+        # A processed MEGA-PRESS sub-spectrum may be fitted alone with its own basis.
+        allowed = ["MEGA-PRESS:DIFF", "MEGA-PRESS:OFF", "MEGA-PRESS:ON", "MEGA-PRESS:SUM"] if sequence == "MEGA-PRESS" else [sequence]
+    check_basis(data, basis, te_s=te, allowed_sequences=allowed)
+    fit = fit_spectrum(data, basis, fit_options or FitOptions())
     wfit = fit_water(water) if water is not None else None
-    unit = basis_proton_unit(basis)[0] if wfit is not None else None
+    unit = _proton_unit(basis) if wfit is not None else None
     if wfit is not None and (te is None or tr is None):
         raise InputError(data.source, "EchoTime/RepetitionTime", "water scaling needs TE and TR (header or --te/--tr)")
     table = fit_table([("press", fit)], water_area=wfit.area if wfit else None, proton_unit=unit,
@@ -119,10 +182,12 @@ def fit_mega_scan(
 ) -> pd.DataFrame:
     """MEGA-PRESS scan: DIFF (edited) + OFF fits, Gaussian GABA+ cross-check, outputs."""
     quant = quant or QuantOptions()
-    res = fit_mega_press(diff, basis_diff, off, basis_off, diff_options, off_options)
     te, tr = _timing(off, quant.te_s, quant.tr_s)
+    check_basis(diff, basis_diff, te_s=te, allowed_sequences=["MEGA-PRESS:DIFF"], what="DIFF basis")
+    check_basis(off, basis_off, te_s=te, allowed_sequences=["MEGA-PRESS:OFF", "PRESS"], what="OFF basis")
+    res = fit_mega_press(diff, basis_diff, off, basis_off, diff_options, off_options)
     wfit = fit_water(water) if water is not None else None
-    unit = basis_proton_unit(basis_off)[0] if wfit is not None else None
+    unit = _proton_unit(basis_off) if wfit is not None else None
     gauss_sd = res.gaba_gaussian_amplitude * res.gaba_gaussian.fit_error_pct / 100.0  # not a CRLB: Gannet-style
     # DIFF reports only the edited targets; everything else (NAA, tCr, ... and so the tCr of
     # GABA+/tCr) comes from OFF, where those metabolites are actually measured.

@@ -3,7 +3,7 @@
 Columns: metabolite, spectrum (press | diff | off), amplitude, crlb_sd, crlb_pct, ratio_tCr
 (+ ratio_tNAA if configured), conc_mM (Gasparovic molar, CSF-corrected), conc_molal,
 alpha_corrected (Harris 2015, GABA targets only), snr, fwhm_hz, f_gm, f_wm, f_csf, qc_pass,
-qc_flags. Missing values are written as ``n/a`` (BIDS).
+qc_flags, warnings (scan-level, e.g. no water reference). Missing values are written as ``n/a`` (BIDS).
 """
 
 from __future__ import annotations
@@ -21,8 +21,11 @@ from .qc import QCRules, metabolite_flags, scan_flags
 
 COLUMNS = (
     "metabolite", "spectrum", "amplitude", "crlb_sd", "crlb_pct", "ratio_tCr", "ratio_tNAA", "conc_mM",
-    "conc_molal", "alpha_corrected", "snr", "fwhm_hz", "f_gm", "f_wm", "f_csf", "qc_pass", "qc_flags",
+    "conc_molal", "alpha_corrected", "snr", "fwhm_hz", "f_gm", "f_wm", "f_csf", "qc_pass", "qc_flags", "warnings",
 )
+#: Scan-level warning when there is no water reference: ratios are computed, the water-scaled
+#: columns stay n/a (never 0) and the QC table and report show this text.
+NO_WATER_WARNING = "no_water_reference: conc_mM, conc_molal and alpha_corrected unavailable (n/a)"
 
 
 def fit_table(
@@ -90,6 +93,8 @@ def fit_table(
     flags = [";".join(scan + metabolite_flags(n, p, qc)) for n, p in zip(df.metabolite, df.crlb_pct)]
     df["qc_pass"] = [not f for f in flags]
     df["qc_flags"] = [f or "" for f in flags]
+    water_scaled = water_area is not None and proton_unit is not None and te_s is not None and tr_s is not None
+    df["warnings"] = "" if water_scaled else NO_WATER_WARNING
     return df[list(COLUMNS)]
 
 

@@ -10,7 +10,9 @@ provenance manifest) degrade gracefully: their sections say what is missing.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -23,7 +25,7 @@ from .. import atomic
 from ..errors import InputError
 from ..stats.tables import read_table, software_versions
 from . import figures
-from .checklist import header_summary, methods_paragraph, mrsinmrs_checklist
+from .checklist import header_summary, methods_paragraph, mrsinmrs_checklist, qc_rules_from_config
 
 MEASURE_PREFERENCE = ["conc_molal", "conc_mM", "ratio_tCr", "gaba_alpha", "ratio_tNAA", "amplitude"]
 STATS_TABLES = ["group_comparisons", "correlations", "longitudinal_parallel", "longitudinal_within_arm",
@@ -104,45 +106,111 @@ def _find(root: Path | None, pattern: str) -> list[Path]:
     return sorted(Path(root).rglob(pattern))
 
 
+SPECTRA_PPM = np.linspace(4.2, 0.2, 801)  # the common axis of the mean +- SD spectra (0.005 ppm)
+WATER_BAND = (4.25, 5.05)
+TCR_BAND = (2.95, 3.10)
+
+
+def _mean_spectrum(mrs) -> tuple[np.ndarray, np.ndarray]:
+    """(ppm ascending, complex spectrum averaged over any extra dimension)."""
+    spec = mrs.spectrum()
+    spec = spec.reshape(spec.shape[0], -1).mean(axis=1)
+    ppm = np.asarray(mrs.ppm, float)
+    order = np.argsort(ppm)
+    return ppm[order], spec[order]
+
+
+def _band_integral(ppm, spec, band, phase_free: bool) -> float:
+    sel = (ppm >= band[0]) & (ppm <= band[1])
+    if sel.sum() < 2:
+        return math.nan
+    step = float(np.mean(np.diff(ppm[sel])))
+    total = spec[sel].sum() * step
+    # |complex integral| does not depend on the zero-order phase (water references are not phased);
+    # the tCr area uses the real part of the phased metabolite spectrum.
+    return float(abs(total)) if phase_free else float(total.real)
+
+
+def spectra_cells(table: pd.DataFrame, derivatives, max_per_cell: int = 40) -> dict:
+    """Normalised processed spectra of QC-passing scans on one ppm axis (``SPECTRA_PPM``).
+
+    Returns {(acq, region): {"norm": "water" | "tCr", "groups": {group: matrix n_scans x 801}}}.
+    PRESS: the processed spectrum; MEGA-PRESS: the difference spectrum. Each spectrum is divided
+    by the area of its processed water reference when every scan of the cell has one (so tissue
+    water, not a metabolite, sets the scale), else by its own tCr area (MEGA-PRESS: the OFF
+    spectrum's), which removes coil loading and voxel size but hides a tCr group difference.
+    """
+    cells: dict = {}
+    if derivatives is None or not Path(derivatives).is_dir():
+        return cells
+    from ..io import nifti_mrs
+
+    scan_ok = table.groupby("stem")["qc_pass"].any()
+    scans = table.drop_duplicates("stem")[["stem", "region", "acq", "group"]]
+    scans = scans[scans["stem"].map(scan_ok).fillna(False).astype(bool)]
+    index = {p.name: p for p in Path(derivatives).rglob("*.nii.gz")}
+    raw: dict = {}
+    for s in scans.sort_values("stem").itertuples(index=False):
+        met = next((index[c] for c in (f"{s.stem}_desc-processed_svs.nii.gz", f"{s.stem}_desc-diff_svs.nii.gz") if c in index), None)
+        if met is None:
+            continue
+        per_group = raw.setdefault((s.acq, s.region), {}).setdefault(s.group, [])
+        if len(per_group) >= max_per_cell:
+            continue
+        try:
+            ppm, spec = _mean_spectrum(nifti_mrs.read(met))
+            water = index.get(f"{s.stem}_desc-processed_mrsref.nii.gz")
+            w_area = _band_integral(*_mean_spectrum(nifti_mrs.read(water)), WATER_BAND, True) if water else math.nan
+            off = index.get(f"{s.stem}_desc-off_svs.nii.gz")
+            tcr_src = _mean_spectrum(nifti_mrs.read(off)) if met.name.endswith("_desc-diff_svs.nii.gz") and off else (ppm, spec)
+            if met.name.endswith("_desc-diff_svs.nii.gz") and off is None:
+                tcr_src = None
+            tcr = _band_integral(*tcr_src, TCR_BAND, False) if tcr_src is not None else math.nan
+        except (InputError, OSError, ValueError):
+            continue
+        if not (ppm.min() <= SPECTRA_PPM.min() and ppm.max() >= SPECTRA_PPM.max()):
+            continue
+        on_axis = np.interp(SPECTRA_PPM, ppm, spec.real)
+        per_group.append((on_axis, w_area, tcr))
+    for key, groups in sorted(raw.items()):
+        items = [it for g in groups.values() for it in g]
+        if not items:
+            continue
+        use_water = all(np.isfinite(w) and w > 0 for _, w, _ in items)
+        norm = "water" if use_water else "tCr"
+        out = {}
+        for g, its in sorted(groups.items()):
+            rows = [sp / (w if use_water else t) for sp, w, t in its if (w if use_water else t) > 0]
+            if rows:
+                out[g] = np.vstack(rows)
+        if out:
+            cells[key] = {"norm": norm, "groups": out}
+    return cells
+
+
 def _spectra_figures(table: pd.DataFrame, derivatives, max_per_cell: int = 40) -> tuple[list[dict], dict]:
-    """Mean +- SD spectra per region x group (PRESS processed, MEGA-PRESS difference)."""
+    """Mean +- SD spectra per region x group (PRESS processed, MEGA-PRESS difference), and the
+    acquisition headers of one processed scan per acquisition (for the MRSinMRS checklist)."""
     figs, headers = [], {}
     if derivatives is None or not Path(derivatives).is_dir():
         return figs, headers
     from ..io import nifti_mrs
 
-    scans = table.drop_duplicates("stem")[["stem", "region", "acq", "group", "qc_pass"]]
-    index = {p.name: p for p in Path(derivatives).rglob("*_svs.nii.gz")}
-    cells: dict[tuple[str, str], dict[str, list]] = {}
-    for s in scans.itertuples(index=False):
-        cand = [f"{s.stem}_desc-processed_svs.nii.gz", f"{s.stem}_desc-diff_svs.nii.gz"]
-        path = next((index[c] for c in cand if c in index), None)
-        if path is None:
-            continue
-        cell = cells.setdefault((s.acq, s.region), {})
-        if len(cell.get(s.group, [])) >= max_per_cell:
-            continue
-        try:
-            mrs = nifti_mrs.read(path)
-        except (InputError, OSError, ValueError):
-            continue
-        if s.acq not in headers:
-            headers[s.acq] = header_summary(mrs)
-        spec = mrs.spectrum()
-        spec = spec.reshape(spec.shape[0], -1).mean(axis=1).real
-        ppm = mrs.ppm
-        band = (ppm > 0.5) & (ppm < 4.2)
-        scale = np.max(np.abs(spec[band])) if band.any() else 1.0
-        cell.setdefault(s.group, []).append((ppm, spec / (scale or 1.0)))
-    for (acq, region), groups in sorted(cells.items()):
-        data = {}
-        for g, items in groups.items():
-            ppm0 = items[0][0]
-            mats = [sp for p, sp in items if len(p) == len(ppm0)]
-            data[g] = (ppm0, np.vstack(mats))
-        if data:
-            figs.append({"title": f"{region} ({acq}): mean ± SD spectrum per group",
-                         "uri": figures.mean_sd_spectra(data, f"{region} {acq} (normalised to max 0.5-4.2 ppm)")})
+    for acq, d in table.drop_duplicates("stem").sort_values("stem").groupby("acq", sort=True):
+        for stem in d["stem"]:
+            hit = next(iter(sorted(Path(derivatives).rglob(f"{stem}_desc-*_svs.nii.gz"))), None)
+            if hit is not None:
+                try:
+                    headers[acq] = header_summary(nifti_mrs.read(hit))
+                except (InputError, OSError, ValueError):
+                    continue
+                break
+    for (acq, region), cell in spectra_cells(table, derivatives, max_per_cell).items():
+        unit = "water reference area" if cell["norm"] == "water" else "tCr area (2.95-3.10 ppm)"
+        kind = "difference spectrum" if acq.lower().startswith("mega") else "processed spectrum"
+        data = {g: (SPECTRA_PPM, m) for g, m in cell["groups"].items()}
+        figs.append({"title": f"{region} ({acq}): mean ± SD {kind} per group, QC-passing scans, normalised to the {unit}",
+                     "uri": figures.mean_sd_spectra(data, f"{region} {acq}", ylabel=f"signal / {cell['norm']} area")})
     return figs, headers
 
 
@@ -175,6 +243,8 @@ def build_report(
     *,
     stats_dir=None,
     config: Mapping[str, Any] | None = None,
+    table_path=None,
+    figures_dir=None,
     qc_table=None,
     derivatives=None,
     bids=None,
@@ -183,7 +253,10 @@ def build_report(
     max_figures: int = 8,
     title: str = "painmrs study report",
 ) -> Path:
-    """Render the report for ``table`` (the study table) and write it atomically to ``out_path``."""
+    """Render the report for ``table`` (the study table) and write it atomically to ``out_path``.
+
+    ``table_path``: the study table's file (hashed into the run provenance); ``figures_dir``:
+    also write the main figures there as PNG files (for Snakemake's own report)."""
     config = dict(config or {})
     tabs, metas = _load_stats(stats_dir)
     versions = software_versions()
@@ -215,13 +288,14 @@ def build_report(
     qc_figs = []
     snr = {a: d["snr"].to_numpy(float) for a, d in scans.groupby("acq")} if "snr" in scans else {}
     fwhm = {a: d["fwhm_hz"].to_numpy(float) for a, d in scans.groupby("acq")} if "fwhm_hz" in scans else {}
+    rules = qc_rules_from_config(config)  # the one set of QC thresholds (config qc:)
     ex_cfg = (config.get("stats", {}) or {}).get("exclusion", {}) or {}
     if any(np.isfinite(v).any() for v in snr.values()):
-        qc_figs.append({"title": "SNR per scan", "uri": figures.histograms(snr, "SNR", ex_cfg.get("snr_min", 10), "exclusion limit")})
+        qc_figs.append({"title": "SNR per scan (dashed: exclusion limit)", "uri": figures.histograms(snr, "SNR", rules.min_snr, "exclusion limit")})
     if any(np.isfinite(v).any() for v in fwhm.values()):
         mhz = ex_cfg.get("spectrometer_mhz", 123.2)
-        lim = ex_cfg.get("fwhm_ppm_max", 0.1)
-        qc_figs.append({"title": "Linewidth per scan", "uri": figures.histograms(fwhm, "FWHM (Hz)", lim * mhz if lim else None, "exclusion limit")})
+        lim = rules.max_fwhm_ppm
+        qc_figs.append({"title": "Linewidth per scan (dashed: exclusion limit)", "uri": figures.histograms(fwhm, "FWHM (Hz)", lim * mhz if lim else None, "exclusion limit")})
     spectra_figs, headers = _spectra_figures(table, derivatives)
     if not headers:
         headers = _bids_headers(bids)
@@ -235,10 +309,20 @@ def build_report(
         qc_tab = read_table(qc_table)
     else:
         qc_tab = scans[[c for c in ["stem", "region", "acq", "group", "snr", "fwhm_hz", "f_gm", "f_wm", "f_csf"] if c in scans]]
+    excluded_scans, scan_warnings = _excluded_and_warned(qc_tab)
 
     # ---- group comparisons
     gc = tabs.get("group_comparisons", pd.DataFrame())
     group_figs, box_figs = [], []
+    control_group = str(((config.get("groups") or {}).get("control")) or "")
+    present = sorted(map(str, ok["group"].dropna().unique())) if "group" in ok else []
+    if control_group not in present or len(present) < 2:
+        # say why, so a single-subject or patients-only study reads as such, not as a failure
+        groups_note = (f"No group comparisons were computed: they need the control group "
+                       f"'{control_group}' and at least one patient group with scans passing QC; "
+                       f"this study has {design['groups'] or 'no participants'}.")
+    else:
+        groups_note = "No group comparisons were computed (see the statistics log)."
     if not gc.empty:
         gm = gc[gc["measure"] == _measure_for(gc, measure)].drop_duplicates(["group", "region", "acq", "metabolite", "measure"]).copy()
         for g, d in gm.groupby("group", sort=True):
@@ -309,6 +393,9 @@ def build_report(
     cro_cols = ["study", "region", "acq", "metabolite", "measure", "treatment", "reference", "n_subjects", "n_complete",
                 "estimate_pct", "ci_low_pct", "ci_high_pct", "p", "p_fdr", "carryover_grizzle_p", "sequence_p", "mde_pct", "notes"]
 
+    missing = _missing_sessions_text(par, cro)
+    diagnostics = html_table(_diagnostics(gc, par, cro, opts_alpha=float((config.get("stats", {}) or {}).get("alpha", 0.05))))
+
     # ---- recovery
     rec = None
     rec_summary = None
@@ -334,6 +421,9 @@ def build_report(
     }
     checklist = mrsinmrs_checklist(headers, config, table_info)
     methods = methods_paragraph(config, versions, table_info, metas)
+    run_prov = json.dumps(run_provenance(config, {"study table": table_path, "QC table": qc_table,
+                                                  "recovery table": recovery}, stats_dir),
+                          indent=2, sort_keys=True)
     prov = None
     if provenance is not None and Path(provenance).is_file():
         try:
@@ -346,7 +436,8 @@ def build_report(
         title=title, design=design, versions=versions,
         n_cell=html_table(n_cell), exclusions=html_table(excl),
         qc_figs=qc_figs, spectra_figs=spectra_figs, fit_figs=fit_figs, qc_table=html_table(qc_tab, max_rows=300),
-        group_figs=group_figs, box_figs=box_figs, gc_table=html_table(gc_sorted, gc_cols, 150),
+        excluded_scans=html_table(excluded_scans, max_rows=1000), scan_warnings=html_table(scan_warnings, max_rows=1000),
+        group_figs=group_figs, box_figs=box_figs, groups_note=groups_note, gc_table=html_table(gc_sorted, gc_cols, 150),
         cor_figs=cor_figs, cor_table=html_table(cor.sort_values("spearman_p") if not cor.empty else cor, cor_cols, 100),
         long_figs=long_figs, par_table=html_table(par.sort_values("p") if not par.empty else par, par_cols, 100),
         within_table=html_table(tabs.get("longitudinal_within_arm"), None, 100),
@@ -354,7 +445,13 @@ def build_report(
         rec_table=html_table(rec, None, 300), rec_summary=json.dumps(rec_summary, indent=1, sort_keys=True) if rec_summary else None,
         rec_fig=rec_fig, rec_summary_table=rec_summary_table, checklist=checklist, methods=methods, provenance=prov, config_text=config_text,
         model_notes=[(k, v.get("model", "")) for k, v in sorted(metas.items()) if v.get("model")],
+        missing_sessions=missing, diagnostics=diagnostics, run_provenance=run_prov,
     )
+    if figures_dir is not None:
+        main = [("qc", f) for f in qc_figs] + [("spectra", f) for f in spectra_figs] + [("group", f) for f in group_figs] \
+            + [("correlation", f) for f in cor_figs[:2]] + [("longitudinal", f) for f in long_figs[:3]] \
+            + ([("recovery", {"title": "recovery", "uri": rec_fig})] if rec_fig else [])
+        write_figures(main, figures_dir)
     out_path = Path(out_path)
     atomic.write_text(out_path, html)
     return out_path
@@ -375,3 +472,109 @@ def _snr_fwhm_text(scans: pd.DataFrame) -> str:
         if s is not None and s.notna().any():
             parts.append(f"{acq}: SNR {s.mean():.1f} ± {s.std():.1f}, FWHM {f.mean():.2f} ± {f.std():.2f} Hz (mean ± SD over scans; definitions in QC stage)")
     return "; ".join(parts) or "not reported"
+
+
+def write_figures(items, figures_dir) -> list[Path]:
+    """The main figures as numbered PNG files (Snakemake report); stale ones are removed."""
+    out = Path(figures_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.png"):
+        old.unlink()
+    written = []
+    for i, (section, f) in enumerate(items):
+        path = out / f"{i + 1:02d}_{section}.png"
+        atomic.write_bytes(path, base64.b64decode(f["uri"].split(",", 1)[1]))
+        written.append(path)
+    return written
+
+
+def _sha256(path) -> str | None:
+    if path is None or not Path(path).is_file():
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def run_provenance(config: Mapping, inputs: Mapping[str, Any], stats_dir=None) -> dict:
+    """What this report was made from: the config's SHA-256 and seeds, the git commit and
+    package versions, and the SHA-256 of every table read (the full run manifest,
+    results/provenance/manifest.json, is written after the report and hashes it)."""
+    from ..provenance.hashing import sha256_json
+    from ..provenance.manifest import find_seeds, git_state, package_versions
+
+    files = {k: _sha256(v) for k, v in inputs.items() if v is not None and _sha256(v)}
+    if stats_dir is not None:
+        for name in STATS_TABLES:
+            h = _sha256(Path(stats_dir) / f"{name}.tsv")
+            if h:
+                files[f"stats/{name}.tsv"] = h
+    try:
+        config_hash = sha256_json(json.loads(json.dumps(config, sort_keys=True, default=str)))
+    except (TypeError, ValueError):
+        config_hash = None
+    return {"config_sha256": config_hash, "seeds": find_seeds(config),
+            "git": git_state(Path(__file__).resolve().parents[3]),
+            "packages": {k: v for k, v in package_versions().items() if v},
+            "inputs_sha256": files}
+
+
+def _missing_sessions_text(par: pd.DataFrame, cro: pd.DataFrame) -> list[str]:
+    """One line per treatment study: subjects with a missing session, kept by the mixed model."""
+    lines = []
+    for tab, col, what in ((par, "n_single_session", "session"), (cro, "n_single_period", "period")):
+        if tab is None or tab.empty or col not in tab.columns:
+            continue
+        for study, d in tab.groupby("study", sort=True):
+            n_sub = pd.to_numeric(d["n_subjects"], errors="coerce")
+            n_miss = pd.to_numeric(d[col], errors="coerce")
+            lines.append(f"{study}: {int(n_miss.max())} of {int(n_sub.max())} participants (largest test) have a "
+                         f"missing {what}; they stay in the mixed model with their other {what} (no listwise deletion), "
+                         f"while the paired within-arm changes use complete pairs only")
+    return lines
+
+
+def _diagnostics(gc: pd.DataFrame, par: pd.DataFrame, cro: pd.DataFrame, opts_alpha: float = 0.05) -> pd.DataFrame:
+    """How many tests' residuals look non-normal (Shapiro-Wilk) or variances unequal (Levene),
+    and how often the Welch / Mann-Whitney sensitivity analyses disagree with the ANCOVA."""
+    rows = []
+
+    def count(tab, name, col, what):
+        if tab is not None and not tab.empty and col in tab.columns:
+            v = pd.to_numeric(tab[col], errors="coerce").dropna()
+            if len(v):
+                rows.append({"analysis": name, "check": what, "n_tests": len(v),
+                             "n_p_below_alpha": int((v < opts_alpha).sum()),
+                             "fraction": float((v < opts_alpha).mean())})
+
+    count(gc, "group comparisons", "shapiro_p", "residual normality (Shapiro-Wilk on ANCOVA residuals)")
+    count(gc, "group comparisons", "levene_p", "equal variances (Levene, median-centred)")
+    count(par, "arm x time", "resid_shapiro_p", "residual normality (Shapiro-Wilk on mixed-model residuals)")
+    count(cro, "crossover", "resid_shapiro_p", "residual normality (Shapiro-Wilk on mixed-model residuals)")
+    count(cro, "crossover", "carryover_grizzle_p", "carry-over (Grizzle: subject totals differ by sequence)")
+    if gc is not None and not gc.empty and {"p", "welch_p", "mwu_p"} <= set(gc.columns):
+        p = pd.to_numeric(gc["p"], errors="coerce") < opts_alpha
+        for col, what in (("welch_p", "Welch t"), ("mwu_p", "Mann-Whitney U")):
+            q = pd.to_numeric(gc[col], errors="coerce") < opts_alpha
+            ok = gc["p"].notna() & gc[col].notna()
+            rows.append({"analysis": "group comparisons", "check": f"sensitivity: {what} disagrees with ANCOVA at alpha",
+                         "n_tests": int(ok.sum()), "n_p_below_alpha": int((p != q)[ok].sum()),
+                         "fraction": float((p != q)[ok].mean()) if ok.any() else math.nan})
+    return pd.DataFrame(rows)
+
+
+def _excluded_and_warned(qc_tab: pd.DataFrame | None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """Scans the stages excluded (execution.on_bad_scan: exclude; qc_pass false with the
+    error as qc_reason) and scans with warnings (e.g. no water reference), from the QC table."""
+    if qc_tab is None or qc_tab.empty or "stem" not in qc_tab.columns:
+        return None, None
+    excluded = warned = None
+    if "qc_reason" in qc_tab.columns:
+        reason = qc_tab["qc_reason"].fillna("").astype(str)
+        excluded = qc_tab.loc[reason != "", ["stem"]].assign(reason=reason[reason != ""])
+    if "qc_warnings" in qc_tab.columns:
+        text = qc_tab["qc_warnings"].fillna("").astype(str)
+        warned = qc_tab.loc[text != "", ["stem"]].assign(warning=text[text != ""])
+    return excluded, warned

@@ -67,7 +67,6 @@ def mrsinmrs_checklist(headers: Mapping[str, dict], config: Mapping, table_info:
             return NOT_REPORTED
         return "; ".join(f"{acq}: {_fmt(h.get(key), unit)}" for acq, h in sorted(headers.items()))
 
-    ex = (config.get("stats", {}) or {}).get("exclusion", {}) or {}
     proc_steps = sorted({s for h in headers.values() for s in (h.get("processing") or [])})
     rows = [
         ("1 Hardware", "a. field strength", per_acq("field_T", " T")),
@@ -94,7 +93,7 @@ def mrsinmrs_checklist(headers: Mapping[str, dict], config: Mapping, table_info:
         ("3 Analysis", "c. output measures", ", ".join(table_info.get("measures", [])) or NOT_REPORTED),
         ("3 Analysis", "d. quantification references / fitting model", _fit_text(config)),
         ("4 Data quality", "a. SNR and linewidth", table_info.get("snr_fwhm", NOT_REPORTED)),
-        ("4 Data quality", "b. exclusion criteria", _exclusion_text(ex)),
+        ("4 Data quality", "b. exclusion criteria", _exclusion_text(config)),
         ("4 Data quality", "c. fit quality measures", "CRLB (%), per metabolite; see QC table"),
         ("4 Data quality", "d. sample spectrum", "see QC section" if table_info.get("has_spectra") else NOT_REPORTED),
     ]
@@ -112,16 +111,24 @@ def _fit_text(config: Mapping) -> str:
     return "; ".join(parts) or "linear-combination fit with simulated basis; water scaling with tissue correction (Gasparovic 2006)"
 
 
-def _exclusion_text(ex: Mapping) -> str:
-    from ..stats.config import ExclusionRules
+def qc_rules_from_config(config: Mapping):
+    """The config's ``qc:`` thresholds (the one set used by quantify and the study table)."""
+    from ..fitting.config import qc_rules
 
-    d = ExclusionRules()
-    crlb = ex.get("crlb_pct_max", d.crlb_pct_max)
-    over = ex.get("crlb_pct_max_overrides", d.crlb_pct_max_overrides)
-    snr = ex.get("snr_min", d.snr_min)
-    fw = ex.get("fwhm_ppm_max", d.fwhm_ppm_max)
-    return (f"CRLB > {crlb}% ({', '.join(f'{k} > {v}%' for k, v in sorted(over.items()))}); "
-            f"SNR < {snr}; FWHM > {fw} ppm; failed QC-stage checks")
+    return qc_rules((config or {}).get("qc"))
+
+
+def _exclusion_text(config: Mapping) -> str:
+    r = qc_rules_from_config(config)
+    off = "not applied"
+    crlb = f"CRLB > {r.max_crlb_pct:g}%" if r.max_crlb_pct is not None else f"CRLB {off}"
+    over = ", ".join(f"{k} > {v:g}%" for k, v in sorted(r.max_crlb_pct_by_metabolite.items()))
+    parts = [crlb + (f" ({over})" if over else ""),
+             f"SNR < {r.min_snr:g}" if r.min_snr is not None else f"SNR {off}",
+             f"FWHM > {r.max_fwhm_ppm:g} ppm" if r.max_fwhm_ppm is not None else f"FWHM {off}"]
+    if r.max_fit_quality is not None:
+        parts.append(f"fit residual/noise variance > {r.max_fit_quality:g}")
+    return "; ".join(parts) + "; failed QC-stage checks"
 
 
 def methods_paragraph(config: Mapping, versions: Mapping[str, str], table_info: Mapping, stats_meta: Mapping) -> str:
@@ -137,7 +144,7 @@ def methods_paragraph(config: Mapping, versions: Mapping[str, str], table_info: 
         f"statsmodels {versions.get('statsmodels', '')}). "
         f"The study table held {table_info.get('n_subjects', 0)} participants, {table_info.get('n_scans', 0)} scans in "
         f"{len(table_info.get('regions', []))} regions; {table_info.get('n_excluded_rows', 0)} metabolite estimates were "
-        f"excluded by the QC rules ({_exclusion_text(s.get('exclusion', {}) or {})}). "
+        f"excluded by the QC rules ({_exclusion_text(config)}). "
         f"Each patient group was compared with the control group ({s.get('control_group', 'HC')}) per region, metabolite and "
         f"measure by ANCOVA (ordinary least squares) adjusting for {cov}; we report the adjusted difference with its 95% CI, "
         f"Hedges' g, Welch's t and Mann-Whitney U tests as sensitivity analyses, Shapiro-Wilk tests of the residuals and "
@@ -150,4 +157,28 @@ def methods_paragraph(config: Mapping, versions: Mapping[str, str], table_info: 
         f"P-values were adjusted with the Benjamini-Hochberg procedure (q = {q}) within declared families. "
         f"The minimum detectable effect at {int(100 * power)}% power was computed from the observed n and variance."
     )
+    text += f" Parameters (resolved, config values over the stage defaults): {resolved_parameters(config)}."
     return text
+
+
+def resolved_parameters(config: Mapping) -> str:
+    """Scalar fit / quantify / QC options as the stages ran them (config over defaults)."""
+    import dataclasses
+
+    from ..errors import InputError
+    from ..fitting import config as stage_config
+
+    parts = []
+    for section, parser in (("fit", stage_config.fit_options), ("quantify", stage_config.quant_options),
+                            ("qc", stage_config.qc_rules)):
+        try:
+            opts = dataclasses.asdict(parser((config or {}).get(section)))
+        except (InputError, TypeError):
+            continue
+        items = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(opts.items())
+                 if isinstance(v, (int, float, str, bool)) or v is None]
+        parts.append(f"{section}: " + ", ".join(items))
+    proc = (config or {}).get("processing", {}) or {}
+    if proc:
+        parts.insert(0, "processing: " + ", ".join(f"{k}={v}" for k, v in sorted(proc.items()) if not isinstance(v, (dict, list))))
+    return "; ".join(parts) or "stage defaults"

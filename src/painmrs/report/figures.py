@@ -40,8 +40,9 @@ def histograms(values: dict[str, np.ndarray], xlabel: str, limit: float | None =
     return to_data_uri(fig)
 
 
-def mean_sd_spectra(spectra: dict[str, tuple[np.ndarray, np.ndarray]], title: str, xlim=(4.2, 0.2)) -> str:
-    """spectra: label -> (ppm, matrix n_scans x n_points of real spectra)."""
+def mean_sd_spectra(spectra: dict[str, tuple[np.ndarray, np.ndarray]], title: str, xlim=(4.2, 0.2),
+                    ylabel: str = "") -> str:
+    """spectra: label -> (ppm, matrix n_scans x n_points of real spectra on that ppm axis)."""
     fig, ax = plt.subplots(figsize=(5.0, 3.0))
     for i, (label, (ppm, mat)) in enumerate(sorted(spectra.items())):
         m, s = mat.mean(0), mat.std(0)
@@ -50,7 +51,8 @@ def mean_sd_spectra(spectra: dict[str, tuple[np.ndarray, np.ndarray]], title: st
         ax.fill_between(ppm, m - s, m + s, color=c, alpha=0.25, lw=0)
     ax.set_xlim(*xlim)
     ax.set_xlabel("chemical shift (ppm)")
-    ax.set_yticks([])
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, frameon=False)
     return to_data_uri(fig)

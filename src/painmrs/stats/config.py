@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import InputError
+from ..quantify.qc import QCRules
 
 KNOWN_MEASURES = (
     "ratio_tCr",
@@ -26,23 +27,27 @@ KNOWN_MEASURES = (
 
 @dataclass(frozen=True)
 class ExclusionRules:
-    """QC rules that exclude scans (SNR, linewidth) or single metabolite estimates (CRLB)."""
+    """How the study table excludes scans (SNR, linewidth) and single estimates (CRLB) from the
+    statistics. The thresholds are the quantify stage's ``QCRules`` (config ``qc:``), the one
+    source of truth that also sets the fit tables' ``qc_flags``; this object only adds what the
+    study table needs besides them (config ``stats.exclusion``)."""
 
-    crlb_pct_max: float | None = 20.0
-    # Low-concentration metabolites are often allowed a looser bound (facts.md §2.5).
-    crlb_pct_max_overrides: Mapping[str, float] = field(
-        default_factory=lambda: {"GABA": 50.0, "GABA+": 50.0, "Gln": 50.0}
-    )
-    snr_min: float | None = 10.0
-    fwhm_ppm_max: float | None = 0.1
-    fwhm_hz_max: float | None = None
+    qc: QCRules = field(default_factory=QCRules)
     # Used to turn fwhm_hz into ppm when the QC table has no fwhm_ppm column.
     spectrometer_mhz: float = 123.2
     # Respect a qc_pass column written by the QC stage (scan-level verdict).
     use_qc_table_verdict: bool = True
 
     def crlb_limit(self, metabolite: str) -> float | None:
-        return self.crlb_pct_max_overrides.get(metabolite, self.crlb_pct_max)
+        return self.qc.max_crlb_pct_by_metabolite.get(metabolite, self.qc.max_crlb_pct)
+
+
+# stats.exclusion keys of earlier versions that duplicated the qc section: now an error naming
+# the qc key, so a config can never hold two different thresholds for the same rule.
+MOVED_EXCLUSION_KEYS = {
+    "crlb_pct_max": "qc.max_crlb_pct", "crlb_pct_max_overrides": "qc.max_crlb_pct_by_metabolite",
+    "snr_min": "qc.min_snr", "fwhm_ppm_max": "qc.max_fwhm_ppm", "fwhm_hz_max": "qc.max_fwhm_ppm",
+}
 
 
 @dataclass(frozen=True)
@@ -166,21 +171,17 @@ def stats_options_from_config(
     _check_keys(s, top, "stats", path)
 
     ex = s.get("exclusion", {}) or {}
-    ex_keys = {f for f in ExclusionRules.__dataclass_fields__}
-    _check_keys(ex, ex_keys, "stats.exclusion", path)
-    overrides = ex.get("crlb_pct_max_overrides", ExclusionRules().crlb_pct_max_overrides)
-    if not isinstance(overrides, Mapping):
-        raise InputError(path, "stats.exclusion.crlb_pct_max_overrides", "expected a mapping")
+    if isinstance(ex, Mapping):
+        for key, moved in sorted(MOVED_EXCLUSION_KEYS.items()):
+            if key in ex:
+                raise InputError(path, f"stats.exclusion.{key}",
+                                 f"QC thresholds are set once, in the qc section: use {moved}")
+    _check_keys(ex, {"spectrometer_mhz", "use_qc_table_verdict"}, "stats.exclusion", path)
+    from ..fitting.config import qc_rules
+
     d = ExclusionRules()
     exclusion = ExclusionRules(
-        crlb_pct_max=_number(ex.get("crlb_pct_max", d.crlb_pct_max), "stats.exclusion.crlb_pct_max", path, lo=0),
-        crlb_pct_max_overrides={
-            str(k): _number(v, f"stats.exclusion.crlb_pct_max_overrides.{k}", path, allow_none=False, lo=0)
-            for k, v in overrides.items()
-        },
-        snr_min=_number(ex.get("snr_min", d.snr_min), "stats.exclusion.snr_min", path, lo=0),
-        fwhm_ppm_max=_number(ex.get("fwhm_ppm_max", d.fwhm_ppm_max), "stats.exclusion.fwhm_ppm_max", path, lo=0),
-        fwhm_hz_max=_number(ex.get("fwhm_hz_max", d.fwhm_hz_max), "stats.exclusion.fwhm_hz_max", path, lo=0),
+        qc=qc_rules(config.get("qc"), path),
         spectrometer_mhz=_number(
             ex.get("spectrometer_mhz", d.spectrometer_mhz), "stats.exclusion.spectrometer_mhz", path,
             allow_none=False, lo=1,

@@ -1,5 +1,24 @@
 """Metabolite-pain correlations: Pearson, Spearman, partial (covariate-adjusted) correlation,
-percentile bootstrap CIs with a seed derived from the test's identity (order-independent)."""
+percentile bootstrap CIs with a seed derived from the test's identity (order-independent), and
+an attenuation-corrected Pearson r.
+
+Attenuation correction (Spearman 1904): measurement error in the metabolite estimate shrinks
+the correlation with a score by sqrt(reliability), where reliability = true-score variance /
+observed variance of the metabolite measure within the tested set. The per-scan error variance
+comes from the fit: the CRLB is the SD of the estimate as % of it, so
+``error_var = (crlb_pct / 100 * value) ** 2`` (on the scale the correlation uses: the study
+table's linear values); for a change score it is the sum over the two sessions. Then::
+
+    reliability = 1 - mean(error_var) / var(observed)      (var with ddof=1)
+    r_corrected = r / sqrt(reliability)                     (score treated as error-free)
+    CI          = Fisher-z CI of r / sqrt(reliability), clipped to [-1, 1]
+
+The CI ignores the sampling error of the reliability estimate itself (it is slightly
+anti-conservative for small n). Not reported (NaN, with ``reliability_note``) when no CRLB is
+available or reliability <= MIN_RELIABILITY (the correction would multiply r by > 3.2 and its
+noise with it). Raw r stays the primary statistic; the corrected r is for comparing with
+true-concentration effect sizes (the demo study's planted r).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +35,22 @@ from .effects import apply_fdr, mde_correlation
 from .group import select_sessions
 
 KEYS = ["group", "region", "acq", "metabolite", "measure", "score"]
+MIN_RELIABILITY = 0.1
+CORRECTED_COLUMNS = ["reliability", "pearson_r_corrected", "pearson_r_corrected_ci_low",
+                     "pearson_r_corrected_ci_high", "reliability_note"]
+COLUMN_DOCS = {
+    "reliability": "reliability of the metabolite measure within the tested set: "
+                   "1 - mean(CRLB error variance) / var(observed); error SD per scan = crlb_pct/100 x value "
+                   "(change scores: sum of both sessions' error variances)",
+    "pearson_r_corrected": "attenuation-corrected Pearson r = pearson_r / sqrt(reliability) (Spearman 1904; "
+                           "score treated as error-free), clipped to [-1, 1]; n/a when reliability <= "
+                           f"{MIN_RELIABILITY} or no CRLB (see reliability_note). Secondary: pearson_r is primary",
+    "pearson_r_corrected_ci_low": "Fisher-z 95% CI of pearson_r divided by sqrt(reliability), clipped to [-1, 1] "
+                                  "(ignores the reliability estimate's own sampling error)",
+    "pearson_r_corrected_ci_high": "see pearson_r_corrected_ci_low",
+    "reliability_note": "why pearson_r_corrected is n/a (no_crlb | reliability_le_0.1) or crlb_missing:k/n "
+                        "(error variance averaged over the scans with a CRLB); empty otherwise",
+}
 
 
 def stable_seed(seed: int, *parts) -> np.random.Generator:
@@ -57,8 +92,43 @@ def partial_correlation(x, y, Z) -> tuple[float, float, int]:
     return r, float(2 * stats.t.sf(abs(t), df)), df
 
 
-def correlate(x, y, Z=None, n_boot: int = 2000, rng=None, level: float = 0.95) -> dict:
-    """Pearson and Spearman (with bootstrap percentile CIs) and partial Pearson/Spearman."""
+def crlb_error_variance(value, crlb_pct) -> np.ndarray:
+    """Per-scan measurement error variance of ``value`` from its CRLB (% of the estimate)."""
+    return (np.asarray(crlb_pct, float) / 100.0 * np.asarray(value, float)) ** 2
+
+
+def attenuation_corrected(r: float, ci_low: float, ci_high: float, x, x_error_variance,
+                          min_reliability: float = MIN_RELIABILITY) -> dict:
+    """Spearman's correction of r for measurement error in x (see the module docstring).
+
+    ``x_error_variance``: per-observation error variance of x (NaN where unknown), or None.
+    Returns the CORRECTED_COLUMNS; NaN estimates with a reliability_note when not estimable.
+    """
+    out = dict.fromkeys(CORRECTED_COLUMNS[:-1], math.nan)
+    out["reliability_note"] = ""
+    x = np.asarray(x, float)
+    ev = np.full(len(x), np.nan) if x_error_variance is None else np.asarray(x_error_variance, float)
+    known = np.isfinite(ev)
+    if known.sum() < 3 or len(x) < 3:
+        out["reliability_note"] = "no_crlb"
+        return out
+    notes = [] if known.all() else [f"crlb_missing:{int((~known).sum())}/{len(x)}"]
+    var_obs = float(np.var(x, ddof=1))
+    rel = 1.0 - float(ev[known].mean()) / var_obs if var_obs > 0 else math.nan
+    out["reliability"] = rel
+    if not np.isfinite(rel) or rel <= min_reliability:
+        out["reliability_note"] = ";".join([*notes, f"reliability_le_{min_reliability:g}"])
+        return out
+    k = 1.0 / math.sqrt(rel)
+    clip = lambda v: float(min(1.0, max(-1.0, v * k)))  # noqa: E731
+    out.update(pearson_r_corrected=clip(r), pearson_r_corrected_ci_low=clip(ci_low),
+               pearson_r_corrected_ci_high=clip(ci_high), reliability_note=";".join(notes))
+    return out
+
+
+def correlate(x, y, Z=None, n_boot: int = 2000, rng=None, level: float = 0.95, x_error_variance=None) -> dict:
+    """Pearson and Spearman (with bootstrap percentile CIs), partial Pearson/Spearman, and the
+    attenuation-corrected Pearson r for error in x (``x_error_variance`` per observation)."""
     x = np.asarray(x, float)
     y = np.asarray(y, float)
     n = len(x)
@@ -94,6 +164,8 @@ def correlate(x, y, Z=None, n_boot: int = 2000, rng=None, level: float = 0.95) -
             arr = arr[np.isfinite(arr)]
             if len(arr) >= 0.9 * n_boot:
                 out[f"{name}_ci_low"], out[f"{name}_ci_high"] = map(float, np.percentile(arr, [lo_q, hi_q]))
+    out.update(attenuation_corrected(out["pearson_r"], out["pearson_fisher_ci_low"],
+                                     out["pearson_fisher_ci_high"], x, x_error_variance))
     return out
 
 
@@ -139,7 +211,10 @@ def pain_correlations(table: pd.DataFrame, opts: StatsOptions) -> pd.DataFrame:
                         continue
                     Z = covariate_matrix(d, kept).to_numpy() if kept else None
                     rng = stable_seed(co.seed, label, region, acq, met, meas, score)
-                    res = correlate(d["value"].to_numpy(float), d[score].to_numpy(float), Z, co.n_bootstrap, rng)
+                    # reliability on exactly the rows correlated (after QC and covariate filtering)
+                    err = crlb_error_variance(d["value"], d["crlb_pct"]) if "crlb_pct" in d.columns else None
+                    res = correlate(d["value"].to_numpy(float), d[score].to_numpy(float), Z, co.n_bootstrap, rng,
+                                    x_error_variance=err)
                     res["mde_r"] = mde_correlation(res["n"], opts.alpha, opts.power)
                     rows.append({"family": fam.name, "group": label, "region": region, "acq": acq, "metabolite": met,
                                  "measure": meas, "score": score, "covariates_used": ",".join(kept),

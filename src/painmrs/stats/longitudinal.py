@@ -4,7 +4,9 @@ Parallel arms: ``value ~ arm * time + covariates + (1 | subject)``; the arm x ti
 (difference in change vs the reference arm) is the primary contrast. Subjects with a missing
 session still contribute their other session to the mixed model (no listwise deletion); the
 table reports how many did. Also: within-arm paired changes and the correlation of metabolite
-change with score change.
+change with score change, with its attenuation-corrected r (correlation.attenuation_corrected;
+the change's error variance is the sum of the two sessions' CRLB variances, so the reliability
+of a change score is low when the true change is small next to two scans' noise).
 
 Crossover: ``value ~ treatment + period + sequence + (1 | subject)``; the treatment effect is
 primary, the sequence term and Grizzle's test on subject totals check carry-over.
@@ -22,7 +24,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from .config import LongitudinalStudy, StatsOptions
-from .correlation import correlate, default_scores, stable_seed
+from .correlation import correlate, crlb_error_variance, default_scores, stable_seed
 from .design import covariate_matrix, formula_terms, usable_covariates
 from .effects import apply_fdr, mde_from_se
 from .group import filter_rows, is_constant
@@ -74,6 +76,18 @@ def _fit_mixed(y, X: pd.DataFrame, groups):
     if any("boundary" in str(w.message).lower() for w in caught):
         note = ";".join(filter(None, [note, "random_effect_variance_at_boundary"]))
     return fit, note
+
+
+def _resid_shapiro_p(fit) -> float:
+    """Residual diagnostic: Shapiro-Wilk p of the conditional residuals (observed minus fixed
+    effects and the subject's predicted random intercept)."""
+    if fit is None:
+        return math.nan
+    r = np.asarray(fit.resid, float)
+    r = r[np.isfinite(r)]
+    if len(r) < 3 or np.ptp(r) == 0:
+        return math.nan
+    return float(stats.shapiro(r).pvalue)
 
 
 def parallel_arm_contrasts(table: pd.DataFrame, study: LongitudinalStudy, opts: StatsOptions):
@@ -138,7 +152,8 @@ def parallel_arm_contrasts(table: pd.DataFrame, study: LongitudinalStudy, opts: 
                 if fit is not None and col in fit.params.index:
                     est, se, p = float(fit.params[col]), float(fit.bse[col]), float(fit.pvalues[col])
                     lo, hi = map(float, fit.conf_int(opts.alpha).loc[col])
-                row.update(estimate=est, se=se, ci_low=lo, ci_high=hi, p=p, baseline_mean=base_mean)
+                row.update(estimate=est, se=se, ci_low=lo, ci_high=hi, p=p, baseline_mean=base_mean,
+                           resid_shapiro_p=_resid_shapiro_p(fit))
                 scale = 100 / base_mean if base_mean else math.nan
                 row.update(estimate_pct=est * scale, ci_low_pct=lo * scale, ci_high_pct=hi * scale,
                            mde=mde_from_se(se, None, opts.alpha, opts.power),
@@ -146,6 +161,11 @@ def parallel_arm_contrasts(table: pd.DataFrame, study: LongitudinalStudy, opts: 
                 inter.append(row)
         # --- within-arm paired changes and change-change correlations
         wide = d.pivot_table(index=["subject", "_arm"], columns="_time", values="value", aggfunc="first")
+        # per-scan CRLB error variance, for the attenuation-corrected change correlation
+        err_wide = None
+        if "crlb_pct" in d.columns:
+            err_wide = (d.assign(_err=crlb_error_variance(d["value"], d["crlb_pct"]))
+                        .groupby(["subject", "_arm", "_time"])["_err"].first().unstack("_time"))
         score_wide = {}
         for s in scores:
             if s in d.columns and pd.api.types.is_numeric_dtype(d[s]):
@@ -154,6 +174,10 @@ def parallel_arm_contrasts(table: pd.DataFrame, study: LongitudinalStudy, opts: 
             if times[0] not in wide.columns or t not in wide.columns:
                 continue
             delta = (wide[t] - wide[times[0]]).dropna()
+            # error variance of a difference of two independent scans: sum of both sessions'
+            delta_err = None
+            if err_wide is not None and times[0] in err_wide.columns and t in err_wide.columns:
+                delta_err = err_wide[t] + err_wide[times[0]]
             for a in arms:
                 da = delta[delta.index.get_level_values("_arm") == a]
                 bmean = wide[times[0]][wide.index.get_level_values("_arm") == a].mean()
@@ -182,8 +206,9 @@ def parallel_arm_contrasts(table: pd.DataFrame, study: LongitudinalStudy, opts: 
                     if len(sel) < 6 or sel["ds"].nunique() < 3 or sel["dm"].nunique() < 3:
                         continue
                     rng = stable_seed(20240601, study.name, *key, a, s, t)
+                    err = None if delta_err is None else delta_err.reindex(sel.index).to_numpy(float)
                     res = correlate(sel["dm"].to_numpy(float), sel["ds"].to_numpy(float), None,
-                                    opts.correlation.n_bootstrap, rng)
+                                    opts.correlation.n_bootstrap, rng, x_error_variance=err)
                     chcorr.append({"study": study.name, **ids, "arm": a, "score": s, "time": t, **res})
     tabs = [pd.DataFrame(x) for x in (inter, within, chcorr)]
     q = study.fdr_q or opts.fdr_q
@@ -253,6 +278,7 @@ def crossover_contrasts(table: pd.DataFrame, study: LongitudinalStudy, opts: Sta
                     seq_p = float(fit.pvalues[seq_cols[0]])
             scale = 100 / ref_mean if ref_mean else math.nan
             row.update(estimate=est, se=se, ci_low=lo, ci_high=hi, p=p, sequence_p=seq_p,
+                       resid_shapiro_p=_resid_shapiro_p(fit),
                        estimate_pct=est * scale, ci_low_pct=lo * scale, ci_high_pct=hi * scale,
                        mde=mde_from_se(se, None, opts.alpha, opts.power),
                        mde_pct=mde_from_se(se, None, opts.alpha, opts.power) * abs(scale))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import StatsOptions
-from .correlation import pain_correlations
+from .correlation import COLUMN_DOCS as CORRECTED_DOCS, pain_correlations
 from .group import KEYS as GROUP_KEYS, covariate_slopes, group_comparisons, select_sessions
 from .longitudinal import crossover_contrasts, infer_studies, parallel_arm_contrasts
 from .recovery import read_truth, recover, summary_table
@@ -23,6 +23,7 @@ COLUMN_DOCS = {
         "hedges_g": "Hedges' g (unadjusted), normal-approximation 95% CI",
         "welch_t": "Welch t (sensitivity)", "mwu_u": "Mann-Whitney U (sensitivity)",
         "shapiro_p": "Shapiro-Wilk on ANCOVA residuals", "levene_p": "Levene (median) equal variances",
+        "mwu_p": "Mann-Whitney U two-sided p (sensitivity)", "welch_p": "Welch t-test p (sensitivity)",
         "mde_d": "minimum detectable standardised difference at the configured power",
         "mde_pct": "mde_d x residual SD as % of control mean",
     },
@@ -31,14 +32,20 @@ COLUMN_DOCS = {
         "partial_r": "Pearson correlation after regressing both variables on the covariates",
         "p_fdr": "BH-adjusted Spearman p", "pearson_p_fdr": "BH-adjusted Pearson p",
         "mde_r": "smallest |r| detectable at the configured power (Fisher z)",
+        **CORRECTED_DOCS,
     },
     "longitudinal_parallel": {
         "estimate": "arm x time interaction: change in arm minus change in reference arm",
         "estimate_pct": "estimate as % of the baseline mean", "n_single_session": "subjects with one session (kept in the mixed model)",
+        "resid_shapiro_p": "Shapiro-Wilk on the mixed model's conditional residuals",
+        "mde_pct": "minimum detectable interaction at the configured power (normal approximation, from its SE), % of baseline mean",
     },
     "longitudinal_within_arm": {"mean_change": "paired post - baseline mean change (complete pairs)"},
-    "longitudinal_change_correlations": {"pearson_r": "correlation of metabolite change with score change"},
-    "crossover": {"estimate": "treatment - reference (mixed model)", "carryover_grizzle_p": "Welch t on subject totals between sequences", "sequence_p": "sequence term p (aliased with carry-over)"},
+    "longitudinal_change_correlations": {"pearson_r": "correlation of metabolite change with score change",
+                                         **CORRECTED_DOCS},
+    "crossover": {"estimate": "treatment - reference (mixed model)", "carryover_grizzle_p": "Welch t on subject totals between sequences", "sequence_p": "sequence term p (aliased with carry-over)",
+                  "resid_shapiro_p": "Shapiro-Wilk on the mixed model's conditional residuals",
+                  "mde_pct": "minimum detectable treatment effect at the configured power, % of reference mean"},
     "covariate_effects": {"pct_per": "slope per per_units of the covariate, % of the mean"},
 }
 
@@ -66,6 +73,10 @@ def run_statistics(table: pd.DataFrame, opts: StatsOptions, out_dir: str | os.Pa
     meta: dict[str, dict] = {}
     results["exclusions"] = exclusion_counts(table)
     meta["exclusions"] = {"description": "excluded rows/scans per region x acq x metabolite x reason",
+                          "model": "none (counts of the QC exclusions; rules: config qc section)",
+                          "fdr": {"method": "none", "family": []},
+                          "n_per_cell": {f"{r}|{g}": int(v) for (r, g), v in table[~table["qc_pass"]]
+                                         .groupby(["region", "group"])["stem"].nunique().items()},
                           "n_rows_total": int(len(table)), "n_rows_excluded": int((~table["qc_pass"]).sum())}
     cov = ", ".join(opts.group.covariates)
     results["group_comparisons"] = group_comparisons(table, opts)
@@ -125,6 +136,7 @@ def run_statistics(table: pd.DataFrame, opts: StatsOptions, out_dir: str | os.Pa
                                        "model": "paired t: post - baseline", "n_per_cell": long_cells,
                                        "fdr": {"method": "Benjamini-Hochberg", "q": opts.fdr_q, "family": ["study", "arm", "measure"]}}
     meta["longitudinal_change_correlations"] = {"description": "metabolite change vs score change, per arm and pooled",
+                                                "n_per_cell": long_cells,
                                                 "model": "Pearson/Spearman of (post - baseline) differences, bootstrap CI",
                                                 "fdr": {"method": "Benjamini-Hochberg", "q": opts.fdr_q, "family": ["study", "arm", "score", "measure"]}}
     meta["crossover"] = {"description": "crossover treatment effect", "studies": declared, "n_per_cell": long_cells,

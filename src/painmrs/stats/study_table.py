@@ -8,6 +8,8 @@ exclusion is counted and shown; the statistics use only ``qc_pass`` rows.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import re
 from pathlib import Path
@@ -17,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..quantify import qc as qc_rules
 from .config import ExclusionRules
 from .tables import read_table
 
@@ -114,11 +117,15 @@ def read_fit_table(path: str | os.PathLike) -> pd.DataFrame:
     for k, v in ids.items():
         long[k] = v
     # Scan-level values repeated on every row of the fit table (quantify stage); the study QC
-    # table, when given, takes precedence. The fit table's own qc_pass/qc_flags are not used:
-    # the study-level ExclusionRules re-derive them with the configured thresholds.
+    # table, when given, takes precedence. The fit table's qc_pass/qc_flags are re-derived by
+    # apply_exclusions with the same QCRules (config qc:) on these values, except the fit-quality
+    # verdict, which needs the fit residual and is carried over.
     for col in SCAN_LEVEL:
         vals = pd.to_numeric(df[col], errors="coerce").dropna() if col in df.columns else pd.Series(dtype=float)
         long[f"_fit_{col}"] = float(vals.iloc[0]) if len(vals) else np.nan
+    flags = df["qc_flags"].fillna("").astype(str) if "qc_flags" in df.columns else pd.Series([], dtype=str)
+    tokens = sorted({t for f in flags for t in f.split(";") if t.startswith("fit_quality>")})
+    long["_fit_quality_flag"] = tokens[0] if tokens else ""
     return long
 
 
@@ -158,7 +165,9 @@ def _sessions(paths: Iterable) -> pd.DataFrame:
 
 
 def apply_exclusions(table: pd.DataFrame, rules: ExclusionRules, qc_verdict: pd.Series | None = None) -> pd.DataFrame:
-    """Set ``qc_pass``/``qc_reason`` on every row from the rules (scan-level, then per-metabolite)."""
+    """Set ``qc_pass``/``qc_reason`` on every row: no estimate, the QC stage's verdict, then the
+    quantify stage's own rules (``painmrs.quantify.qc.scan_flags`` / ``metabolite_flags`` with
+    the config's ``qc:`` thresholds) on the study table's SNR, linewidth and CRLB values."""
     reasons: list[list[str]] = [[] for _ in range(len(table))]
 
     def flag(mask, text_fn):
@@ -171,24 +180,31 @@ def apply_exclusions(table: pd.DataFrame, rules: ExclusionRules, qc_verdict: pd.
         bad = qc_verdict.reindex(table.index)
         mask = bad.notna().to_numpy() & (bad.fillna("").astype(str).to_numpy() != "")
         flag(mask, lambda i: f"qc_stage:{bad.iloc[i]}")
+    # Scan-level rules once per scan. The fit-quality rule needs the fit's residual, which only
+    # the quantify stage saw: its verdict comes from the fit table's own flags (_fit_quality_flag).
+    scan_rules = dataclasses.replace(rules.qc, max_fit_quality=None)
+    if "fwhm_ppm" in table.columns:
+        fwhm_ppm = pd.to_numeric(table["fwhm_ppm"], errors="coerce").to_numpy(dtype=float)
+        fwhm_ppm = np.where(np.isfinite(fwhm_ppm), fwhm_ppm, table["fwhm_hz"].to_numpy(dtype=float) / rules.spectrometer_mhz)
+    else:
+        fwhm_ppm = table["fwhm_hz"].to_numpy(dtype=float) / rules.spectrometer_mhz
     snr = table["snr"].to_numpy(dtype=float)
-    if rules.snr_min is not None:
-        flag(np.isfinite(snr) & (snr < rules.snr_min), lambda i: f"snr<{rules.snr_min:g}")
-    fwhm_hz = table["fwhm_hz"].to_numpy(dtype=float)
-    if rules.fwhm_hz_max is not None:
-        flag(np.isfinite(fwhm_hz) & (fwhm_hz > rules.fwhm_hz_max), lambda i: f"fwhm_hz>{rules.fwhm_hz_max:g}")
-    if rules.fwhm_ppm_max is not None:
-        fwhm_ppm = (
-            table["fwhm_ppm"].to_numpy(dtype=float)
-            if "fwhm_ppm" in table.columns
-            else fwhm_hz / rules.spectrometer_mhz
-        )
-        flag(np.isfinite(fwhm_ppm) & (fwhm_ppm > rules.fwhm_ppm_max), lambda i: f"fwhm_ppm>{rules.fwhm_ppm_max:g}")
+    cache: dict[tuple, list[str]] = {}
+    scan_reasons = []
+    for s_, f_ in zip(snr, fwhm_ppm):
+        key = (s_, f_)
+        if key not in cache:
+            cache[key] = qc_rules.scan_flags(s_, f_, 1.0, math.nan, scan_rules)  # fwhm already in ppm
+        scan_reasons.append(cache[key])
+    for i, r in enumerate(scan_reasons):
+        reasons[i].extend(r)
+    if "_fit_quality_flag" in table.columns:
+        fq = table["_fit_quality_flag"].fillna("").astype(str).to_numpy()
+        if rules.qc.max_fit_quality is not None:
+            flag(fq != "", lambda i: fq[i])
     crlb = table["crlb_pct"].to_numpy(dtype=float)
-    limits = np.array([np.nan if (lim := rules.crlb_limit(m)) is None else lim for m in table["metabolite"]])
-    # A non-finite CRLB (failed covariance) counts as a failed estimate when a limit applies.
-    over = np.isfinite(limits) & (~np.isfinite(crlb) | (crlb > np.nan_to_num(limits, nan=np.inf)))
-    flag(over, lambda i: "crlb_missing" if np.isnan(crlb[i]) else f"crlb>{limits[i]:g}%")
+    for i, (met, c) in enumerate(zip(table["metabolite"].astype(str), crlb)):
+        reasons[i].extend(qc_rules.metabolite_flags(met, c, rules.qc))
     out = table.copy()
     out["qc_reason"] = [";".join(r) for r in reasons]
     out["qc_pass"] = [not r for r in reasons]
@@ -243,7 +259,7 @@ def build_metabolite_table(
     if verdict is not None:
         verdict = verdict.reset_index(drop=True)
     table = apply_exclusions(table, rules, verdict)
-    table = table.drop(columns=[c for c in table.columns if c.startswith("_qc_stage") or c == "fwhm_ppm"])
+    table = table.drop(columns=[c for c in table.columns if c.startswith("_qc_stage") or c in ("fwhm_ppm", "_fit_quality_flag")])
 
     parts = _participants(participants)
     unknown = sorted(set(table["subject"]) - set(parts["subject"]))
@@ -291,17 +307,16 @@ def metabolite_table_sidecar(table: pd.DataFrame, rules: ExclusionRules) -> dict
     return {
         "description": "Tidy study table: one row per scan x metabolite x measure (painmrs).",
         "columns": cols,
-        "exclusion_rules": {
-            "crlb_pct_max": rules.crlb_pct_max,
-            "crlb_pct_max_overrides": dict(rules.crlb_pct_max_overrides),
-            "snr_min": rules.snr_min,
-            "fwhm_ppm_max": rules.fwhm_ppm_max,
-            "fwhm_hz_max": rules.fwhm_hz_max,
-            "spectrometer_mhz": rules.spectrometer_mhz,
-            "use_qc_table_verdict": rules.use_qc_table_verdict,
-        },
+        "exclusion_rules": exclusion_rules_dict(rules),
         "exclusions": exclusion_counts(table).to_dict(orient="records"),
     }
+
+
+def exclusion_rules_dict(rules: ExclusionRules) -> dict:
+    """The rules as written to sidecars and the report (``qc`` = the config's qc section)."""
+    return {"qc": dataclasses.asdict(rules.qc), "spectrometer_mhz": rules.spectrometer_mhz,
+            "use_qc_table_verdict": rules.use_qc_table_verdict,
+            "source": "config qc: section (painmrs.quantify.qc.QCRules), also applied by the quantify stage"}
 
 
 def exclusion_counts(table: pd.DataFrame) -> pd.DataFrame:

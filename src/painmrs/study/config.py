@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -203,10 +204,35 @@ def _cross_check(config: Mapping) -> list[tuple[str, str]]:
     return problems
 
 
+#: Deprecated config keys: old dotted key -> (new key, {old value: new value}).
+RENAMED_KEYS = {"execution.on_scan_error": ("on_bad_scan", {"fail": "fail", "skip": "exclude"})}
+
+
+def _rename_deprecated(config: dict, path) -> None:
+    """Accept ``execution.on_scan_error: fail | skip`` as the old name of ``on_bad_scan:
+    fail | exclude`` (renamed in place, with a warning); giving both is an error."""
+    execution = config.get("execution")
+    if not isinstance(execution, dict) or "on_scan_error" not in execution:
+        return
+    new_key, values = RENAMED_KEYS["execution.on_scan_error"]
+    old = execution["on_scan_error"]
+    if new_key in execution:
+        raise InputError(path, "execution.on_scan_error", f"deprecated name of 'execution.{new_key}': give only {new_key}")
+    if old not in values:
+        choices = ", ".join(repr(v) for v in values)
+        raise InputError(path, "execution.on_scan_error", f"{old!r} is not allowed: choose one of {choices} (deprecated: use {new_key})")
+    del execution["on_scan_error"]
+    execution[new_key] = values[old]
+    logging.getLogger("painmrs.config").warning(
+        "%s: execution.on_scan_error is deprecated; read as execution.%s: %s", path, new_key, values[old]
+    )
+
+
 def validate_config(config: dict, path: str | os.PathLike | None = "config") -> dict:
     """Validate ``config`` in place (defaults filled in) and return it; raise ``InputError`` naming the key."""
     if not isinstance(config, dict):
         raise InputError(path, None, "the configuration must be a YAML mapping of sections")
+    _rename_deprecated(config, path)
     schema = load_schema(CONFIG_SCHEMA)
     raise_first(path, schema_errors(config, schema))
     _fill_defaults(config, schema, schema)
@@ -231,3 +257,18 @@ def load_config(path: str | os.PathLike) -> dict:
 
 def scans_per_job(config: Mapping) -> int:
     return int((config.get("execution") or {}).get("scans_per_job", 25))
+
+
+def bad_scan_policy(config: Mapping) -> str:
+    """``execution.on_bad_scan`` (``fail`` | ``exclude``); the deprecated ``on_scan_error:
+    skip`` of an unvalidated config dict counts as ``exclude``."""
+    execution = config.get("execution") or {}
+    if "on_scan_error" in execution:
+        # Only an unvalidated dict still has the old key (validate_config renames it): code
+        # that set it explicitly meant it, so it wins over a default-looking on_bad_scan.
+        policy = {"skip": "exclude"}.get(execution["on_scan_error"], execution["on_scan_error"])
+    else:
+        policy = execution.get("on_bad_scan", "fail")
+    if policy not in ("fail", "exclude"):
+        raise InputError(None, "execution.on_bad_scan", f"{policy!r} is not allowed: choose one of 'fail', 'exclude'")
+    return policy

@@ -11,6 +11,7 @@ the single source of the workflow's wildcards.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError
+from .config import bad_scan_policy
 from .layout import find_scans
 from .tables import load_participants, load_sessions, sessions_path, write_tsv
 
@@ -35,64 +37,67 @@ TE_TOLERANCE_MS = 1.0
 FREQUENCY_TOLERANCE = 0.005
 
 
-def _header(path: Path) -> dict:
-    """The NIfTI-MRS header extension of ``path`` (header only: the data are not decompressed)."""
-    import json
+def _scan_header(path: Path):
+    """The validated NIfTI-MRS header of ``path`` (the data are not decompressed)."""
+    from ..io.nifti_mrs import read_header
 
-    import nibabel as nib
-
-    try:
-        img = nib.load(str(path))
-        intent = img.header.get_intent()[2]
-        exts = [e for e in img.header.extensions if e.get_code() == 44]
-        ext = json.loads(exts[0].get_content()) if exts else None
-    except Exception as exc:  # nibabel raises many types for corrupt files
-        raise InputError(path, None, f"not a readable NIfTI file (corrupt, empty or truncated?): {exc}") from None
-    if not str(intent).startswith("mrs_v") or not isinstance(ext, dict):
-        raise InputError(path, "intent_name", "not NIfTI-MRS (no mrs_vX_Y intent or no JSON header extension)")
-    return ext
+    return read_header(path)
 
 
-def _frequency(ext: dict, path: Path) -> float:
-    value = ext.get("SpectrometerFrequency")
-    try:
-        return float(value[0] if isinstance(value, (list, tuple)) else value)
-    except (TypeError, ValueError, IndexError):
-        raise InputError(path, "SpectrometerFrequency", "missing or not a number") from None
-
-
-def check_headers(bids: Path, scans: pd.DataFrame, sequences: Mapping) -> pd.DataFrame:
-    """Read every scan's header: TE must match the config's sequence (the basis set is
-    simulated for that TE), and a water reference must come from the same scanner frequency.
-    Adds ``te_ms`` and ``spectrometer_mhz`` columns."""
-    te_col, mhz_col = [], []
-    for row in scans.itertuples():
-        path = bids / row.svs
-        ext = _header(path)
-        mhz = _frequency(ext, path)
-        te = ext.get("EchoTime")
-        declared = float(sequences[row.acq]["te_ms"])
-        if te is not None:
+def _check_scan(bids: Path, row, sequences: Mapping) -> tuple[float, float]:
+    """(TE in ms, frequency in MHz) of one scan after checking its (and its water
+    reference's) header; ``InputError`` naming the file and field otherwise."""
+    path = bids / row.svs
+    info = _scan_header(path)
+    mhz = info.spectrometer_mhz
+    declared = float(sequences[row.acq]["te_ms"])
+    te = info.extension.get("EchoTime")
+    if te is not None:
+        try:
             te_ms = float(te) * 1000.0
-            if abs(te_ms - declared) > TE_TOLERANCE_MS:
-                raise InputError(
-                    path, "EchoTime", f"header TE is {te_ms:g} ms but config sequences.{row.acq}.te_ms is {declared:g} ms"
-                )
-        else:
-            te_ms = declared
-        if row.mrsref:
-            ref = bids / row.mrsref
-            ref_mhz = _frequency(_header(ref), ref)
-            if abs(ref_mhz - mhz) > FREQUENCY_TOLERANCE * mhz:
-                raise InputError(
-                    ref, "SpectrometerFrequency", f"{ref_mhz:g} MHz but its scan {row.svs} has {mhz:g} MHz: not the same scanner"
-                )
+        except (TypeError, ValueError):
+            raise InputError(path, "EchoTime", f"{te!r} is not a number of seconds") from None
+        if not abs(te_ms - declared) <= TE_TOLERANCE_MS:  # NaN fails too
+            raise InputError(
+                path, "EchoTime", f"header TE is {te_ms:g} ms but config sequences.{row.acq}.te_ms is {declared:g} ms"
+            )
+    else:
+        te_ms = declared
+    if row.mrsref:
+        ref = bids / row.mrsref
+        ref_mhz = _scan_header(ref).spectrometer_mhz
+        if abs(ref_mhz - mhz) > FREQUENCY_TOLERANCE * mhz:
+            raise InputError(
+                ref, "SpectrometerFrequency", f"{ref_mhz:g} MHz but its scan {row.svs} has {mhz:g} MHz: not the same scanner"
+            )
+    return te_ms, mhz
+
+
+def check_headers(bids: Path, scans: pd.DataFrame, sequences: Mapping, on_bad_scan: str = "fail", log=None) -> pd.DataFrame:
+    """Read every scan's header: it must be valid NIfTI-MRS (:func:`painmrs.io.nifti_mrs.read_header`),
+    TE must match the config's sequence (the basis set is simulated for that TE), and a water
+    reference must come from the same scanner frequency. Adds ``te_ms``, ``spectrometer_mhz``
+    and ``exclusion`` columns. A bad scan raises ``InputError`` (``on_bad_scan: fail``) or is
+    kept with the error as its ``exclusion`` reason (``exclude``); later stages skip it."""
+    log = log or logging.getLogger("painmrs.inventory")
+    te_col, mhz_col, reasons = [], [], []
+    for row in scans.itertuples():
+        try:
+            te_ms, mhz = _check_scan(bids, row, sequences)
+            reason = ""
+        except InputError as exc:
+            if on_bad_scan != "exclude":
+                raise
+            te_ms, mhz, reason = float("nan"), float("nan"), str(exc)
+            log.error("%s: excluded (execution.on_bad_scan is 'exclude'): %s", row.stem, reason)
         te_col.append(te_ms)
         mhz_col.append(mhz)
-    scans = scans.assign(te_ms=te_col, spectrometer_mhz=mhz_col)
+        reasons.append(reason)
+    scans = scans.assign(te_ms=te_col, spectrometer_mhz=mhz_col, exclusion=reasons)
     # One basis set is simulated per acq label, at one field strength: scanners of different
-    # field (e.g. 123.2 and 127.8 MHz) need their own acq labels.
-    for acq, group in scans.groupby("acq"):
+    # field (e.g. 123.2 and 127.8 MHz) need their own acq labels. A study-level problem: an error.
+    usable = scans[scans["exclusion"] == ""]
+    for acq, group in usable.groupby("acq"):
         lo, hi = group["spectrometer_mhz"].min(), group["spectrometer_mhz"].max()
         if hi - lo > FREQUENCY_TOLERANCE * lo:
             odd = group.loc[group["spectrometer_mhz"].idxmax()]
@@ -100,20 +105,27 @@ def check_headers(bids: Path, scans: pd.DataFrame, sequences: Mapping) -> pd.Dat
                 bids / odd.svs, "SpectrometerFrequency",
                 f"acq-{acq} mixes scans at {lo:g} and {hi:g} MHz; give each scanner or field its own acq label",
             )
-    return scans
+    # Usable scans first: the workflow simulates each acq's basis on its first listed scan.
+    order = scans.assign(_excluded=scans["exclusion"] != "").sort_values(["_excluded", "stem"], kind="stable")
+    return order.drop(columns="_excluded").reset_index(drop=True)
 
 
-def build_inventory(bids_dir: str | os.PathLike, config: Mapping, *, read_headers: bool = True) -> Inventory:
+def build_inventory(bids_dir: str | os.PathLike, config: Mapping, *, read_headers: bool = True, log=None) -> Inventory:
+    """Scans, participants and sessions of an MRS-BIDS study, cross-checked. Table and layout
+    problems are errors; a scan with a bad header is an error or an exclusion, as
+    ``execution.on_bad_scan`` says."""
     bids = Path(bids_dir)
     scans = find_scans(bids, config["sequences"])
     if scans.empty:
-        raise InputError(bids, None, "no MRS scans found (expected sub-*/[ses-*/]mrs/*_svs.nii.gz)")
+        raise InputError(bids, None, "no MRS scans found (expected sub-*/[ses-*/]mrs/*_svs.nii.gz): the study is empty")
     regions = config["regions"]
     for row in scans.itertuples():
         if row.region not in regions:
             raise InputError(bids / row.svs, "voi", f"{row.region!r} is not a declared region (config regions: {', '.join(regions)})")
     if read_headers:
-        scans = check_headers(bids, scans, config["sequences"])
+        scans = check_headers(bids, scans, config["sequences"], bad_scan_policy(config), log)
+        if not (scans["exclusion"] == "").any():
+            raise InputError(bids, None, f"every scan is excluded ({len(scans)}); first: {scans['exclusion'].iloc[0]}")
 
     participants_file = bids / "participants.tsv"
     participants = load_participants(participants_file, config)
@@ -156,5 +168,7 @@ def read_scans(path: str | os.PathLike) -> pd.DataFrame:
     frame["water_available"] = frame["water_available"].map({"True": True, "False": False})
     for column in ("te_ms", "spectrometer_mhz"):
         if column in frame.columns:
-            frame[column] = pd.to_numeric(frame[column])
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")  # n/a for excluded scans
+    if "exclusion" not in frame.columns:
+        frame["exclusion"] = ""
     return frame

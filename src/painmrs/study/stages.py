@@ -19,7 +19,8 @@ import pandas as pd
 
 from ..errors import InputError
 from ..io import nifti_mrs
-from .batch import failed_scans, manifest_rows, read_manifests, run_scan, scan_dir
+from .config import bad_scan_policy
+from .batch import failed_scans, figure_scans, manifest_rows, read_manifests, run_scan, scan_dir
 from .tables import write_tsv
 
 def stage_options(config: Mapping, section: str, source: str | None = None):
@@ -54,7 +55,9 @@ def build_basis(sequence: Mapping[str, Any], sample_scan: str | os.PathLike, out
     from ..quantify.scan import with_macromolecules
 
     log = log or logging.getLogger("painmrs.basis")
-    sample = nifti_mrs.read(sample_scan)
+    # Header only: the basis needs the grid, and a sample whose data are bad (NaN, truncated;
+    # excluded from the study under on_bad_scan: exclude) still has a valid grid.
+    sample = nifti_mrs.read_header(sample_scan)
     grid = {"spectrometer_mhz": sample.spectrometer_mhz, "dwell_s": sample.dwell_s, "n_points": sample.n_points}
     out = Path(out_dir)
     kind = sequence["sequence"]
@@ -77,8 +80,14 @@ def build_basis(sequence: Mapping[str, Any], sample_scan: str | os.PathLike, out
     elif kind in ("PRESS", "STEAM", "sLASER"):
         if kind != "PRESS":
             raise InputError(None, "sequences.sequence", f"basis simulation for {kind} is not implemented; supply PRESS")
+        press_options = {
+            "te1_ms": sequence.get("te1_ms"),
+            "refocusing": sequence.get("refocusing", "ideal"),
+            "refocusing_pulse": sequence.get("refocusing_pulse"),
+        }
         basis = with_macromolecules(
-            simulate_basis(sequence="PRESS", echo_time_ms=float(sequence["te_ms"]), **grid), PRESS_MACROMOLECULES
+            simulate_basis(sequence="PRESS", echo_time_ms=float(sequence["te_ms"]), **press_options, **grid),
+            PRESS_MACROMOLECULES,
         )
         write_fsl_basis(basis, out)
         names = {"press": list(basis.names)}
@@ -114,7 +123,7 @@ def fit_batch(
     from ..quantify.scan import fit_mega_scan, fit_scan
 
     log = log or logging.getLogger("painmrs.fit")
-    on_error = (config.get("execution") or {}).get("on_scan_error", "fail")
+    on_error = bad_scan_policy(config)
     fit_options = stage_options(config, "fit", config_source)
     quant = stage_options(config, "quantify", config_source)
     qc_rules = stage_options(config, "qc", config_source)
@@ -122,6 +131,7 @@ def fit_batch(
     files = {(r.stem, r.output): r.path for r in process_manifest.itertuples(index=False)}
     not_processed = failed_scans(process_manifest)
     bases: dict[str, Any] = {}
+    with_figure = figure_scans(scans["stem"], config)
     rows: list[dict] = []
     for scan in scans.itertuples(index=False):
         if scan.stem in not_processed:
@@ -140,7 +150,7 @@ def fit_batch(
                 off = nifti_mrs.read(files[(scan.stem, "off")])
                 fractions = _fractions(bids, scan, off.affine, log)
                 fit_mega_scan(diff, off, *bases[scan.acq], out_dir, scan.stem, water=water, fractions=fractions,
-                              off_options=fit_options, quant=quant, qc=qc_rules)
+                              off_options=fit_options, quant=quant, qc=qc_rules, figure=scan.stem in with_figure)
                 produced = {
                     "fit_tsv": f"{scan.stem}_fit.tsv", "fit_json": f"{scan.stem}_fit.json",
                     "fit_nifti": f"{scan.stem}_desc-fit_svs.nii.gz", "fitoff_nifti": f"{scan.stem}_desc-fitoff_svs.nii.gz",
@@ -152,14 +162,17 @@ def fit_batch(
                 data = nifti_mrs.read(files[(scan.stem, "processed")])
                 fractions = _fractions(bids, scan, data.affine, log)
                 fit_scan(data, bases[scan.acq], out_dir, scan.stem, water=water, fractions=fractions,
-                         fit_options=fit_options, quant=quant, qc=qc_rules)
+                         fit_options=fit_options, quant=quant, qc=qc_rules, figure=scan.stem in with_figure,
+                         sequence=scan.sequence)
                 produced = {
                     "fit_tsv": f"{scan.stem}_fit.tsv", "fit_json": f"{scan.stem}_fit.json",
                     "fit_nifti": f"{scan.stem}_desc-fit_svs.nii.gz", "fit_png": f"{scan.stem}_fit.png",
                 }
+            if scan.stem not in with_figure:  # execution.scan_figures: no PNGs for this scan
+                produced = {k: v for k, v in produced.items() if not v.endswith(".png")}
             return fractions, {k: out_dir / v for k, v in produced.items() if (out_dir / v).is_file()}
 
-        out, error = run_scan(scan.stem, bids / scan.svs, "fitting", one, on_error, log)
+        out, error = run_scan(scan.stem, bids / scan.svs, "fitting", one, on_error, log, out_dir)
         if error:
             rows.append(error)
             continue
@@ -173,8 +186,8 @@ def fit_batch(
 def qc_table(process_manifests, fit_manifests=()) -> pd.DataFrame:
     """One row per scan: the processing QC sidecar's scalars, plus (when fitted) the fit's
     linewidth ``fwhm_hz``, its SNR ``fit_snr`` and the voxel tissue fractions. Scans a stage
-    skipped (``execution.on_scan_error: skip``) get ``qc_pass`` false and the error as
-    ``qc_reason``."""
+    excluded (``execution.on_bad_scan: exclude``) get ``qc_pass`` false and the error as
+    ``qc_reason``; ``qc_warnings`` lists what a fitted scan lacks (e.g. its water reference)."""
     from ..processing.qc import collect_qc
 
     proc = read_manifests(process_manifests)
@@ -193,12 +206,14 @@ def qc_table(process_manifests, fit_manifests=()) -> pd.DataFrame:
                     "f_gm": float(fit["f_gm"].iloc[0]),
                     "f_wm": float(fit["f_wm"].iloc[0]),
                     "f_csf": float(fit["f_csf"].iloc[0]),
+                    # e.g. no water reference: water-scaled values unavailable (quantify.table)
+                    "qc_warnings": str(fit["warnings"].iloc[0]) if "warnings" in fit and fit["warnings"].notna().iloc[0] else "",
                 }
             )
         table = table.drop(columns=[c for c in ("fwhm_hz", "f_gm", "f_wm", "f_csf") if c in table.columns])
         if extra:
             table = table.merge(pd.DataFrame(extra), on="stem", how="left", validate="one_to_one")
-    # Skipped scans (execution.on_scan_error: skip) stay visible, with the reason; a scan that
+    # Excluded scans (execution.on_bad_scan: exclude) stay visible, with the reason; a scan that
     # was processed but not fitted keeps its processing QC columns. qc_pass here is the
     # stages' verdict only; the study table adds the configured exclusion rules.
     known = set(table["stem"]) if len(table) else set()
@@ -206,7 +221,9 @@ def qc_table(process_manifests, fit_manifests=()) -> pd.DataFrame:
     table = pd.concat([table, missing], ignore_index=True) if len(missing) else table
     table = table.sort_values("stem", ignore_index=True)
     table["qc_pass"] = ~table["stem"].isin(failures)
-    table["qc_reason"] = table["stem"].map(failures).fillna("")
+    table["qc_reason"] = [failures.get(stem, "") for stem in table["stem"]]
+    if "qc_warnings" in table.columns:
+        table["qc_warnings"] = table["qc_warnings"].fillna("")
     return table
 
 
