@@ -48,7 +48,8 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=$STATE/log/jobcomp.log
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
@@ -105,8 +106,11 @@ start_cluster() {
     fi
     munge -n 2>/dev/null | unmunge >/dev/null 2>&1 || { log "munge does not work"; return 1; }
 
-    # 3. slurm.conf: one node, one partition "debug"; no accounting (the profile polls with
-    #    squeue, and MinJobAge keeps finished jobs visible to it for 5 minutes) --------------
+    # 3. slurm.conf: one node, one partition "debug"; no accounting database (the profile
+    #    polls with squeue, and MinJobAge keeps finished jobs visible to it for 5 minutes).
+    #    jobcomp/filetxt makes slurmctld append every finished job (id, name, state, node,
+    #    times) to $STATE/log/jobcomp.log: the end-to-end test proves from it that each job
+    #    of a long run really ran and COMPLETED under SLURM, after squeue has forgotten it. ---
     if [ -e "$CONF" ] && ! grep -qF "$MARK" "$CONF"; then
         log "$CONF exists and was not written by this script; not touching it"
         return 1
