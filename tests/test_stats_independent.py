@@ -111,3 +111,19 @@ def test_every_statistics_table_has_a_complete_sidecar(tmp_path):
         assert gc[col].notna().any(), col
     par = pd.read_csv(tmp_path / "longitudinal_parallel.tsv", sep="\t")
     assert par["n_single_session"].max() >= 1 and par["resid_shapiro_p"].notna().any()
+
+
+@pytest.mark.parametrize("n1, n2", [(97, 220), (83, 500), (200, 80), (20, 20)])
+def test_mde_root_is_positive_and_gives_the_stated_power(n1, n2):
+    """statsmodels' solve_power returned -0.3425 (the wrong root) for 97 vs 220 and a 1-element
+    array elsewhere, which crashed the full study's statistics; ours root-finds the power curve."""
+    from statsmodels.stats.power import TTestIndPower
+
+    from painmrs.stats.effects import mde_two_group_d
+
+    d = mde_two_group_d(n1, n2, 0.05, 0.8)
+    assert d > 0
+    achieved = TTestIndPower().power(effect_size=d, nobs1=n1, ratio=n2 / n1, alpha=0.05)
+    assert achieved == pytest.approx(0.8, abs=1e-6)
+    # large-sample check: (z_0.975 + z_0.8) * sqrt(1/n1 + 1/n2), within 3 % for these n
+    assert d == pytest.approx((1.959964 + 0.841621) * (1 / n1 + 1 / n2) ** 0.5, rel=0.03)

@@ -6,6 +6,7 @@ import functools
 import math
 
 import numpy as np
+import scipy.optimize
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower
@@ -72,7 +73,17 @@ def mde_two_group_d(n1: int, n2: int, alpha: float = 0.05, power: float = 0.8) -
     """Smallest standardised difference detectable by a two-sided two-sample t-test."""
     if n1 < 2 or n2 < 2:
         return math.nan
-    return float(TTestIndPower().solve_power(effect_size=None, nobs1=n1, ratio=n2 / n1, alpha=alpha, power=power))
+    # Root-find the power curve ourselves: statsmodels' solve_power returns a 1-element array,
+    # and for some (n1, n2) (e.g. 97 vs 220) the root of the wrong sign (-0.34), which the
+    # unbalanced designs of real studies hit.
+    analysis = TTestIndPower()
+
+    def shortfall(d: float) -> float:
+        achieved = float(analysis.power(effect_size=d, nobs1=n1, ratio=n2 / n1, alpha=alpha))
+        # the noncentral t's tail underflows to NaN only where power is ~1
+        return (achieved if math.isfinite(achieved) else 1.0) - power
+
+    return float(scipy.optimize.brentq(shortfall, 1e-6, 20.0, xtol=1e-10))
 
 
 def mde_from_se(se: float, df: float | None = None, alpha: float = 0.05, power: float = 0.8) -> float:
