@@ -60,7 +60,7 @@ def copy_workflow(dest: Path, size: str = DEMO_STUDY_SIZE, source: Path = ROOT) 
     for name in WORKFLOW_FILES:
         src = source / name
         if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
         elif src.is_file():
             shutil.copy(src, dest / name)
     cfg_path = dest / "config" / "config.yaml"

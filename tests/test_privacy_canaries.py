@@ -24,7 +24,6 @@ import dataclasses
 import gzip
 import io
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -39,13 +38,12 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, copy_workflow, snakemake_cmd, snakemake_env
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("canary_study")]
 
-REPO_PARTS = ("Snakefile", "rules", "scripts", "config", "envs", "src", "report")
 RUN_TIMEOUT_S = 900
 
 # ---- canaries ------------------------------------------------------------------------------
@@ -246,8 +244,7 @@ class StudyRun:
 
 
 def snakemake(work: Path, *args: str, timeout: float = RUN_TIMEOUT_S, popen_log: Path | None = None):
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "MPLBACKEND": "Agg"}
-    cmd = [sys.executable, "-m", "snakemake", "-d", str(work), *args]
+    cmd, env = snakemake_cmd(work, *args), snakemake_env()
     if popen_log:  # in the background, in its own process group (the SIGKILL test kills all of it)
         with open(popen_log, "wb") as log:
             return subprocess.Popen(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -256,13 +253,7 @@ def snakemake(work: Path, *args: str, timeout: float = RUN_TIMEOUT_S, popen_log:
 
 def make_workdir(work: Path, inputs: Path) -> Path:
     """A copy of the repository's workflow with the study's inputs and config."""
-    work.mkdir(parents=True)
-    for name in REPO_PARTS:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        elif src.is_file():
-            shutil.copy(src, work / name)
+    copy_workflow(work)
     for name in ("bids", "truth", "vendor"):
         if (inputs / name).is_dir():
             shutil.copytree(inputs / name, work / name)

@@ -61,36 +61,6 @@ def spec2nii_command(fmt: str, source: Path, out_dir: Path, name: str) -> list[s
     return base + [fmt, "-o", str(out_dir), "-f", name, str(source)]
 
 
-def _drop_tags_of_absent_dims(path: Path) -> None:
-    """spec2nii tags a singleton dimension it did not write (e.g. ``dim_5: DIM_DYN`` on a
-    4-D single-average Siemens DICOM): drop the tag (and its _info/_header) so the file
-    states its own shape consistently. Rewrites spec2nii's temporary output in place."""
-    import json
-
-    import nibabel as nib
-    import numpy as np
-
-    img = nib.load(str(path))
-    exts = [e for e in img.header.extensions if e.get_code() == nifti_mrs.NIFTI_MRS_ECODE]
-    if not exts:
-        return
-    try:
-        header = json.loads(exts[0].get_content())
-    except ValueError:
-        return  # the reader reports it
-    ndim = len(img.shape)
-    absent = [f"dim_{n}{suffix}" for n in range(max(ndim + 1, 5), 8) for suffix in ("", "_info", "_header")]
-    if not any(key in header for key in absent):
-        return
-    for key in absent:
-        header.pop(key, None)
-    data = np.asanyarray(img.dataobj)
-    fixed = nib.Nifti2Image(data, img.affine, img.header)
-    fixed.header.extensions.clear()
-    fixed.header.extensions.append(nib.nifti1.Nifti1Extension(nifti_mrs.NIFTI_MRS_ECODE, json.dumps(header).encode()))
-    nib.save(fixed, str(path))
-
-
 def convert(source: str | os.PathLike, fmt: str, out_path: str | os.PathLike, *, extra_header: dict | None = None):
     """Convert one vendor file to a de-identified NIfTI-MRS file at ``out_path``; return its MRSData.
 
@@ -125,7 +95,6 @@ def convert(source: str | os.PathLike, fmt: str, out_path: str | os.PathLike, *,
         if len(outputs) > 1:
             names = ", ".join(p.name for p in outputs)
             raise InputError(source, "spec2nii", f"conversion produced {len(outputs)} files ({names}); expected one scan")
-        _drop_tags_of_absent_dims(outputs[0])
         mrs = nifti_mrs.read(outputs[0])
     header = dict(mrs.header)
     header.update(extra_header or {})

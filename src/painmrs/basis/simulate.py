@@ -302,7 +302,12 @@ def simulate_basis(
     )
     names = list(metabolites)
     meta = {
-        "simulator": "painmrs density matrix, ideal pulses, full strong coupling",
+        "simulator": (
+            "painmrs density matrix, ideal pulses, full strong coupling"
+            if shaped is None
+            else "painmrs density matrix, ideal 90, shaped slice-selective 180s averaged over the voxel, "
+            "full strong coupling"
+        ),
         "sequence_timing": timing,
         "refocusing": "ideal" if shaped is None else "shaped",
         "gaba_set": gaba_set,
@@ -327,9 +332,6 @@ def simulate_basis(
             names += list(mm.names)
             mm_names += list(mm.names)
     if shaped is not None:
-        meta["simulator"] = (
-            "painmrs density matrix, ideal 90, shaped slice-selective 180s averaged over the voxel, full strong coupling"
-        )
         meta["refocusing_pulse"] = dataclasses.asdict(shaped) | {"sinc_time_bandwidth": shaped.time_bandwidth}
     if mm_names:
         meta["macromolecules"] = mm_names

@@ -28,7 +28,6 @@ from .config import bad_scan_policy
 from .tables import write_tsv
 
 MANIFEST_COLUMNS = ["stem", "output", "path", "sha256", "message"]
-ON_BAD_SCAN = ("fail", "exclude")
 #: execution.scan_figures: which scans get their per-scan PNGs (QC and fit figures). Rendering
 #: them is most of a scan's CPU time (~0.5-1 s of ~1.5 s), so a big study can render one
 #: example per batch job; the demo renders all.
@@ -57,7 +56,7 @@ def run_scan(
 ) -> tuple[Any, dict | None]:
     """Run ``func()`` for one scan. On failure: raise ScanFailure naming the scan ("fail"), or
     log it and return an ``error`` manifest row so the study goes on and the QC table shows
-    why the scan is missing ("exclude"; the deprecated "skip" means the same). Either way the
+    why the scan is missing ("exclude"; ``on_error`` comes from config.bad_scan_policy). Either way the
     files of this scan that ``func`` wrote into ``out_dir`` before failing are removed: a
     half-written set of outputs must not look like a result."""
     before = _scan_files(out_dir, stem)
@@ -68,7 +67,7 @@ def run_scan(
         message = f"{step} failed: {type(exc).__name__}: {exc}"
         if removed:
             log.warning("%s: removed %d partial output file(s): %s", stem, len(removed), ", ".join(removed))
-        if on_error not in ("exclude", "skip"):
+        if on_error != "exclude":
             raise ScanFailure(f"{stem} ({source}): {message}") from exc
         log.error("%s (%s): %s (excluded: execution.on_bad_scan is 'exclude')", stem, source, message)
         return None, {"stem": stem, "output": "error", "path": "", "sha256": "", "message": message}

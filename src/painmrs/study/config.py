@@ -204,6 +204,8 @@ def _cross_check(config: Mapping) -> list[tuple[str, str]]:
     return problems
 
 
+#: execution.on_bad_scan values.
+ON_BAD_SCAN = ("fail", "exclude")
 #: Deprecated config keys: old dotted key -> (new key, {old value: new value}).
 RENAMED_KEYS = {"execution.on_scan_error": ("on_bad_scan", {"fail": "fail", "skip": "exclude"})}
 
@@ -266,9 +268,11 @@ def bad_scan_policy(config: Mapping) -> str:
     if "on_scan_error" in execution:
         # Only an unvalidated dict still has the old key (validate_config renames it): code
         # that set it explicitly meant it, so it wins over a default-looking on_bad_scan.
-        policy = {"skip": "exclude"}.get(execution["on_scan_error"], execution["on_scan_error"])
+        old_values = RENAMED_KEYS["execution.on_scan_error"][1]
+        policy = old_values.get(execution["on_scan_error"], execution["on_scan_error"])
     else:
         policy = execution.get("on_bad_scan", "fail")
-    if policy not in ("fail", "exclude"):
-        raise InputError(None, "execution.on_bad_scan", f"{policy!r} is not allowed: choose one of 'fail', 'exclude'")
+    if policy not in ON_BAD_SCAN:
+        choices = ", ".join(repr(v) for v in ON_BAD_SCAN)
+        raise InputError(None, "execution.on_bad_scan", f"{policy!r} is not allowed: choose one of {choices}")
     return policy
