@@ -165,6 +165,17 @@ def basis_sample_scan(wildcards):
     return [] if SIMULATE else [basis_sample_path(wildcards)]
 
 
+def user_basis_files(wildcards):
+    """The files of the configured basis (sequences.<acq>.basis; a folder is listed file by
+    file, so an edited basis reruns the fits); [] when the basis is simulated."""
+    path = config["sequences"][wildcards.acq].get("basis")
+    if not path:
+        return []
+    if Path(path).is_dir():
+        return sorted(str(p) for p in Path(path).iterdir() if p.is_file() and not p.name.startswith("."))
+    return [path]
+
+
 def sessions_tables(wildcards=None):
     """Per-subject sessions tables of the scanned subjects (validated by the inventory)."""
     subjects = sorted(set(scans_table()["subject"]))

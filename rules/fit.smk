@@ -2,6 +2,7 @@ rule basis_set:
     input:
         scans=f"{INVENTORY}/scans.tsv",
         sample=basis_sample_scan,
+        basis=user_basis_files,
     output:
         directory(f"{RESULTS}/basis/{{acq}}"),
     log:

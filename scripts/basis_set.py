@@ -1,4 +1,5 @@
-"""Snakemake wrapper: simulate the basis set(s) of one acquisition (acq label)."""
+"""Snakemake wrapper: the basis set(s) of one acquisition (acq label): the configured
+``sequences.<acq>.basis`` or a simulated one."""
 
 import sys
 from pathlib import Path
@@ -8,5 +9,6 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 from painmrs.study.runlog import logged  # noqa: E402
 from painmrs.study.stages import build_basis  # noqa: E402
 
-with logged(snakemake.log[0], f"basis {snakemake.wildcards.acq}") as log:
-    build_basis(snakemake.params.sequence, snakemake.params.sample, snakemake.output[0], log=log)
+acq = snakemake.wildcards.acq
+with logged(snakemake.log[0], f"basis {acq}") as log:
+    build_basis(snakemake.params.sequence, snakemake.params.sample, snakemake.output[0], log=log, acq=acq)

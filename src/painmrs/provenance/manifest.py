@@ -299,10 +299,12 @@ __all__ = [
 
 def study_inputs(config: Mapping, bids_dir: str | None = None) -> list[str]:
     """What a study reads, for the manifest's ``inputs``: the simulation design of a
-    simulated study; else the BIDS folder and the vendor files converted into it."""
+    simulated study, else the BIDS folder and the vendor files converted into it; and any
+    basis set the config supplies (``sequences.<acq>.basis``)."""
     dataset = config.get("dataset", {})
+    bases = sorted({str(s["basis"]) for s in (config.get("sequences") or {}).values() if s.get("basis")})
     if dataset.get("simulate"):
-        return [dataset["design"]] if dataset.get("design") else []
+        return ([dataset["design"]] if dataset.get("design") else []) + bases
     vendor = dataset.get("vendor_files", [])
     sources = [e["svs"] for e in vendor] + [e["mrsref"] for e in vendor if e.get("mrsref")]
-    return [bids_dir or dataset["bids_dir"], *sources]
+    return [bids_dir or dataset["bids_dir"], *sources, *bases]

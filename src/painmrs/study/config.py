@@ -201,6 +201,12 @@ def _cross_check(config: Mapping) -> list[tuple[str, str]]:
             for key in ("edit_on_ppm", "edit_off_ppm"):
                 if key not in seq:
                     problems.append((f"sequences.{acq}.{key}", "required for a MEGA-PRESS sequence"))
+            if "basis" in seq:
+                problems.append((f"sequences.{acq}.basis", "a supplied basis is not supported for MEGA-PRESS yet"))
+        # Caught here, before any job runs, as well as when the basis is built.
+        if seq.get("sequence") in ("STEAM", "sLASER") and "basis" not in seq:
+            problems.append((f"sequences.{acq}.basis", f"required for {seq['sequence']}: painmrs simulates PRESS and "
+                                                       "MEGA-PRESS bases only; supply one (LCModel .BASIS, FSL-MRS ...)"))
     return problems
 
 

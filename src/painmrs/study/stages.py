@@ -44,17 +44,24 @@ def stage_options(config: Mapping, section: str, source: str | None = None):
 PRESS_MACROMOLECULES = ("MM_3T",)
 
 
-def build_basis(sequence: Mapping[str, Any], sample_scan: str | os.PathLike, out_dir: str | os.PathLike, log=None) -> dict:
-    """Simulate the basis set(s) for one acquisition, on the sample scan's frequency and grid.
+def build_basis(
+    sequence: Mapping[str, Any], sample_scan: str | os.PathLike, out_dir: str | os.PathLike, log=None, *, acq: str | None = None
+) -> dict:
+    """The basis set(s) for one acquisition (``sequences.<acq>`` of the config), as FSL-MRS JSON.
 
-    PRESS-type: ``out_dir`` holds an FSL-MRS JSON basis (metabolites + parametric MM).
-    MEGA-PRESS: ``out_dir/diff`` (with the co-edited MM30) and ``out_dir/off``.
+    PRESS-type: ``out_dir`` holds one basis: the user's ``basis`` (any format
+    :func:`painmrs.basis.readers.load_basis` reads; required for STEAM and sLASER, which
+    painmrs cannot simulate) or else a PRESS basis simulated on the sample scan's frequency
+    and grid, plus the parametric ``macromolecules``.
+    MEGA-PRESS: ``out_dir/diff`` (with the co-edited MM30) and ``out_dir/off``, simulated.
+    ``acq`` (the acq label) only names the config keys in error messages.
     """
     from ..basis.readers import write_fsl_basis
     from ..basis.simulate import simulate_basis, simulate_mega_press_basis
     from ..quantify.scan import with_macromolecules
 
     log = log or logging.getLogger("painmrs.basis")
+    key = f"sequences.{acq or '<acq>'}"
     # Header only: the basis needs the grid, and a sample whose data are bad (NaN, truncated;
     # excluded from the study under on_bad_scan: exclude) still has a valid grid.
     sample = nifti_mrs.read_header(sample_scan)
@@ -62,6 +69,14 @@ def build_basis(sequence: Mapping[str, Any], sample_scan: str | os.PathLike, out
     out = Path(out_dir)
     kind = sequence["sequence"]
     if kind == "MEGA-PRESS":
+        if sequence.get("basis") is not None:
+            raise InputError(
+                None, f"{key}.basis",
+                "a supplied basis is not supported yet for MEGA-PRESS (it needs separate DIFF and OFF sets); "
+                "remove the key to use the simulated MEGA-PRESS basis",
+            )
+        if sequence.get("macromolecules") is not None:
+            raise InputError(None, f"{key}.macromolecules", "not used for MEGA-PRESS (its DIFF basis has the co-edited MM30)")
         sets = simulate_mega_press_basis(
             echo_time_ms=float(sequence["te_ms"]),
             edit_on_ppm=float(sequence["edit_on_ppm"]),
@@ -78,23 +93,115 @@ def build_basis(sequence: Mapping[str, Any], sample_scan: str | os.PathLike, out
         write_fsl_basis(sets["OFF"], out / "off")
         names = {"diff": edited, "off": list(sets["OFF"].names)}
     elif kind in ("PRESS", "STEAM", "sLASER"):
-        if kind != "PRESS":
-            raise InputError(None, "sequences.sequence", f"basis simulation for {kind} is not implemented; supply PRESS")
-        press_options = {
-            "te1_ms": sequence.get("te1_ms"),
-            "refocusing": sequence.get("refocusing", "ideal"),
-            "refocusing_pulse": sequence.get("refocusing_pulse"),
-        }
-        basis = with_macromolecules(
-            simulate_basis(sequence="PRESS", echo_time_ms=float(sequence["te_ms"]), **press_options, **grid),
-            PRESS_MACROMOLECULES,
-        )
+        mm_names = sequence.get("macromolecules")
+        if mm_names is not None:
+            mm_names = _macromolecule_names(mm_names, f"{key}.macromolecules")
+        if sequence.get("basis") is not None:
+            basis = _user_basis(sequence, sample, sample_scan, key, log)
+            if mm_names is None:
+                from ..fitting.model import is_macromolecule
+
+                present = [n for n in basis.names if is_macromolecule(n)]
+                mm_names = () if present else PRESS_MACROMOLECULES
+                if present:
+                    log.info("basis has macromolecule/lipid component(s) %s: no parametric MM added", present)
+                else:
+                    log.info("basis has no macromolecule/lipid component: adding %s (set %s.macromolecules: [] for none)",
+                             list(mm_names), key)
+        else:
+            if kind != "PRESS":
+                raise InputError(
+                    None, f"{key}.basis",
+                    f"painmrs cannot simulate a {kind} basis: supply one (LCModel .BASIS or .RAW folder, "
+                    "jMRUI text, FSL-MRS JSON folder) for this TE and field",
+                )
+            press_options = {
+                "te1_ms": sequence.get("te1_ms"),
+                "refocusing": sequence.get("refocusing", "ideal"),
+                "refocusing_pulse": sequence.get("refocusing_pulse"),
+            }
+            basis = simulate_basis(sequence="PRESS", echo_time_ms=float(sequence["te_ms"]), **press_options, **grid)
+            mm_names = PRESS_MACROMOLECULES if mm_names is None else mm_names
+        added = [n for n in mm_names if n not in basis.names]
+        basis = with_macromolecules(basis, mm_names)
+        log.info("parametric macromolecules added: %s", added or "none")
         write_fsl_basis(basis, out)
         names = {"press": list(basis.names)}
     else:
-        raise InputError(None, "sequences.sequence", f"unknown sequence {kind!r}")
+        raise InputError(None, f"{key}.sequence", f"unknown sequence {kind!r}")
     log.info("basis for %s TE %s ms at %.4f MHz, %d points: %s", kind, sequence["te_ms"], grid["spectrometer_mhz"], grid["n_points"], names)
     return names
+
+
+def _macromolecule_names(value: Any, field: str) -> tuple[str, ...]:
+    """``sequences.<acq>.macromolecules``: names of painmrs.basis.macromolecules.MM_COMPONENTS."""
+    from ..basis.macromolecules import MM_COMPONENTS
+
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise InputError(None, field, f"must be a list of names, got {value!r}")
+    unknown = [n for n in value if n not in MM_COMPONENTS]
+    if unknown:
+        raise InputError(None, field, f"unknown component(s) {unknown}; known: {', '.join(MM_COMPONENTS)}")
+    return tuple(dict.fromkeys(value))
+
+
+def _user_basis(sequence: Mapping[str, Any], sample, sample_scan, key: str, log):
+    """The basis named by ``sequences.<acq>.basis``, checked against the sample scan and TE."""
+    from ..basis.readers import load_basis
+    from ..quantify.scan import BASIS_FREQUENCY_TOLERANCE, BASIS_TE_TOLERANCE_S
+
+    field = f"{key}.basis"
+    kind = sequence["sequence"]
+    path = sequence["basis"]
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise InputError(None, field, f"must be a path to a basis file or folder, got {path!r}")
+    path = Path(path)  # relative to the working directory, like every other config path
+    if not path.exists():
+        raise InputError(path, field, "basis file or folder does not exist")
+    try:
+        basis = load_basis(path)
+    except InputError as exc:
+        where = exc.path or os.fspath(path)
+        raise InputError(where, field, f"cannot read the basis: {exc.message}" + (f" ({exc.field})" if exc.field else "")) from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise InputError(path, field, f"cannot read the basis: {exc}") from None
+    mhz = sample.spectrometer_mhz
+    if abs(basis.spectrometer_mhz - mhz) > BASIS_FREQUENCY_TOLERANCE * mhz:
+        raise InputError(
+            path, f"{field} (spectrometer frequency)",
+            f"basis is for {basis.spectrometer_mhz:g} MHz but the scans ({os.fspath(sample_scan)}) are at {mhz:g} MHz: "
+            "supply a basis for this field strength",
+        )
+    te_s = float(sequence["te_ms"]) / 1000
+    if basis.echo_time_s is None:
+        # Formats without TE (LCModel .BASIS, jMRUI): take the configured one, so the fit's
+        # check_basis compares it with the scans' header TE.
+        basis = basis.replace(echo_time_s=te_s)
+        te_note = f"TE not stated in the file; {sequence['te_ms']:g} ms from {key}.te_ms"
+    elif abs(basis.echo_time_s - te_s) > BASIS_TE_TOLERANCE_S:
+        raise InputError(
+            path, f"{field} (echo time)",
+            f"basis is for TE {basis.echo_time_s * 1000:g} ms but {key}.te_ms is {sequence['te_ms']:g} ms",
+        )
+    else:
+        te_note = f"TE {basis.echo_time_s * 1000:g} ms"
+    if basis.sequence and basis.sequence.upper() not in (kind.upper(), "FID"):
+        raise InputError(path, f"{field} (sequence)", f"basis is for {basis.sequence} but {key}.sequence is {kind}")
+    # Quantification needs tCr: ratio_tCr is the primary measure, and the proton unit that
+    # scales the parametric MM and water-referenced concentrations is calibrated on Cr/PCr.
+    if not {"Cr", "PCr"} & set(basis.names):
+        raise InputError(
+            path, f"{field} (metabolite names)",
+            f"basis has no Cr or PCr component (names: {', '.join(basis.names)}): tCr ratios and "
+            "water scaling need one (LCModel/FSL-MRS aliases such as 'Creatine' are recognised)",
+        )
+    if basis.dwell_s > sample.dwell_s * (1 + 1e-6):
+        log.warning("basis bandwidth %.0f Hz is narrower than the scans' %.0f Hz: it will be interpolated",
+                    1 / basis.dwell_s, 1 / sample.dwell_s)
+    log.info("basis loaded from %s (%s): %d components %s; %s; %.4f MHz; dwell %.3g s, %d points",
+             path, basis.meta.get("format"), len(basis.names), list(basis.names), te_note,
+             basis.spectrometer_mhz, basis.dwell_s, basis.n_points)
+    return basis.replace(sequence=basis.sequence or kind)
 
 
 # ---- fitting -----------------------------------------------------------------------------------
