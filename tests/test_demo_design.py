@@ -101,13 +101,15 @@ def test_pain_couplings_reach_the_target_r(big_plan):
     design, plan = big_plan
     subj = {s.participant_id: s for s in plan.subjects}
     for c in design["pain_coupling"]:
-        conc = _values(plan, group=c["group"], region=c["region"], metab=c["metab"])
+        conc = _values(plan, group=c["group"], region=c["region"], metab=c["metab"], session="baseline")
         ids = sorted(conc)
         x = np.array([conc[i] for i in ids])
         y = np.array([subj[i].scores[c["score"]] for i in ids])
-        r = np.corrcoef(x, y)[0, 1]
-        # clipping of scores to their range and rounding attenuate r slightly
-        assert r == pytest.approx(c["r"], abs=0.09), (c, r, len(ids))
+        # Planted on the log concentration, exactly in the sample; clipping of scores to their
+        # range and rounding (attacks per month: whole numbers) move it by < 0.015 here.
+        r_log = np.corrcoef(np.log(x), y)[0, 1]
+        assert r_log == pytest.approx(c["r"], abs=0.015), (c, r_log, len(ids))
+        assert np.corrcoef(x, y)[0, 1] == pytest.approx(c["r"], abs=0.02), (c, len(ids))
 
 
 def test_treatment_effects_arm_by_time_and_crossover(big_plan):
@@ -151,7 +153,8 @@ def test_acupuncture_change_coupling(big_plan):
         ids = [i for i in base if subj[i].arm == arm]
         dm = np.log([post[i] / base[i] for i in ids])
         ds = [subj[i].sessions[1].scores[cp["score"]] - subj[i].sessions[0].scores[cp["score"]] for i in ids]
-        assert np.corrcoef(dm, ds)[0, 1] == pytest.approx(cp["r"], abs=0.12)
+        # exact in the sample before scores are clipped to 0-10 and rounded
+        assert np.corrcoef(dm, ds)[0, 1] == pytest.approx(cp["r"], abs=0.025)
 
 
 def test_age_effect_per_decade(tmp_path):

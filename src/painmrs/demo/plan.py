@@ -13,10 +13,12 @@ Concentration model for subject i, region r, session s and metabolite m (facts.m
   and any GABA+ shift is a GABA shift;
 - pain coupling: each group's score is built after the concentrations as
   ``mean + sd * (sum_k r_k * zhat_k + sqrt(1 - sum_k r_k^2) * e)``, where ``zhat_k`` is the
-  within-group standardised log baseline tissue concentration of the coupled metabolite, so
-  the within-group Pearson r between tissue concentration and score is r_k (up to clipping
-  of scores to the instrument range and rounding). The acupuncture coupling does the same
-  with the post/baseline change within each arm.
+  within-group standardised log baseline tissue concentration of the coupled metabolite and
+  ``e`` is made orthogonal to them in the sample (:func:`_coupled_scores`, which also handles
+  two couplings of one score), so the within-group Pearson r between log tissue concentration
+  and score is r_k in the simulated sample itself, not only in expectation (up to clipping of
+  scores to the instrument range and rounding). The acupuncture coupling does the same with
+  the post/baseline change within each arm.
 
 Every subject draws from its own RNG stream (seed, subject id), so a subject's values do not
 depend on which other subjects or scans are simulated.
@@ -247,6 +249,23 @@ def build_plan(design: Design, seed: int | None = None) -> Plan:
             sessions.append(Session(label, time, sess_arm, period, {}, fr, factors))
         subjects.append(Subject(pid, g, age, sex, study, arm, {}, subj_factor, sessions, rng))
 
+    # ---- which acquisitions and regions each subject gets (protocol, max_subjects) -----------
+    entries_of: dict[str, list] = {}
+    rank: dict[str, int] = {}  # cross-sectional subjects of each group so far (protocol max_subjects)
+    for s in subjects:
+        if s.study == "crosssectional":
+            rank[s.group] = k = rank.get(s.group, 0) + 1
+            entries_of[s.participant_id] = [
+                e for e in size.get("protocol", [])
+                if (not e.get("groups") or s.group in e["groups"]) and k <= (e.get("max_subjects") or {}).get(s.group, k)
+            ]
+        else:
+            entries_of[s.participant_id] = size["studies"][s.study].get("scans", [])
+
+    def scanned(subj: Subject, region: str, metab: str) -> bool:
+        acq = "megapress" if metab in ("GABA+", "MM30") else "press"
+        return any(e["acq"] == acq and region in e["regions"] for e in entries_of[subj.participant_id])
+
     # ---- scores (after concentrations, for the couplings) -----------------------------
     def tissue_conc(subj: Subject, sess: Session, region: str, metab: str) -> float:
         m = "GABA" if metab in ("GABA+", "MM30") else metab
@@ -268,16 +287,21 @@ def build_plan(design: Design, seed: int | None = None) -> Plan:
             if score not in gs:
                 continue
             mine = [c for c in couplings if c["score"] == score]
-            total = np.zeros(len(members))
-            r2 = 0.0
-            for c in mine:
-                x = np.log([tissue_conc(s, s.sessions[0], c["region"], c["metab"]) for s in members])
-                zhat = (x - x.mean()) / x.std() if len(x) >= 3 and x.std() > 0 else np.zeros_like(x)
-                total += float(c["r"]) * zhat
-                r2 += float(c["r"]) ** 2
+            r_target = np.array([float(c["r"]) for c in mine])
+            values = np.zeros(len(members))
+            # The couplings hold exactly among the subjects in whom they can be observed (scanned
+            # in every coupled region); the others get them independently.
+            seen_in = np.array([all(scanned(s, c["region"], c["metab"]) for c in mine) for s in members], bool)
+            for part in (np.flatnonzero(seen_in), np.flatnonzero(~seen_in)):
+                sub = [members[i] for i in part]
+                z = np.column_stack(
+                    [_standardised(np.log([tissue_conc(s, s.sessions[0], c["region"], c["metab"]) for s in sub]))
+                     for c in mine]
+                ) if mine else np.zeros((len(sub), 0))
+                e = np.array([stream(seed, "score", s.participant_id, score).standard_normal() for s in sub])
+                values[part] = _coupled_scores(z, r_target, e)
             for k, s in enumerate(members):
-                e = stream(seed, "score", s.participant_id, score).standard_normal()
-                value = total[k] + np.sqrt(max(0.0, 1 - r2)) * e
+                value = values[k]
                 if score == "attacks_per_month":
                     s.scores[score] = float(np.clip(round(gs[score]["mean"] + gs[score]["sd"] * value), *limits[score]))
                 else:
@@ -304,6 +328,12 @@ def build_plan(design: Design, seed: int | None = None) -> Plan:
                     if len(x) >= 3 and x.std() > 0:
                         zhat = (x - x.mean()) / x.std()
                     r = float(coupling["r"])
+                # Standardised change of every score: the coupled one with exactly r in this arm.
+                unit_change = {}
+                for score in sd["clinical_change"][arm]:
+                    e = np.array([stream(seed, "change", s.participant_id, score).standard_normal() for s in in_arm])
+                    coupled = bool(coupling) and score == coupling["score"] and np.any(zhat)
+                    unit_change[score] = _coupled_scores(zhat[:, None], np.array([r]), e) if coupled else e
                 for k, s in enumerate(in_arm):
                     s.sessions[0].scores = dict(s.scores)
                     post = dict(s.scores)
@@ -311,9 +341,7 @@ def build_plan(design: Design, seed: int | None = None) -> Plan:
                         if score not in s.scores:
                             continue
                         sdv = float(sd.get("clinical_change_sd", {}).get(score, 1.0))
-                        e = stream(seed, "change", s.participant_id, score).standard_normal()
-                        rr = r if coupling and score == coupling["score"] else 0.0
-                        delta = float(mean) + sdv * (rr * zhat[k] + np.sqrt(1 - rr**2) * e)
+                        delta = float(mean) + sdv * unit_change[score][k]
                         post[score] = round(float(np.clip(s.scores[score] + delta, *limits[score])), 1)
                     s.sessions[1].scores = post
         else:
@@ -337,16 +365,8 @@ def build_plan(design: Design, seed: int | None = None) -> Plan:
     mm_frac = float(design["macromolecules"]["edited_3ppm"]["fraction_of_GABAplus"])
     scans: list[Scan] = []
     seen: set[str] = set()
-    rank: dict[str, int] = {}  # cross-sectional subjects of each group so far (protocol max_subjects)
     for s in subjects:
-        if s.study == "crosssectional":
-            rank[s.group] = k = rank.get(s.group, 0) + 1
-            plan_entries = [
-                e for e in size.get("protocol", [])
-                if (not e.get("groups") or s.group in e["groups"]) and k <= (e.get("max_subjects") or {}).get(s.group, k)
-            ]
-        else:
-            plan_entries = size["studies"][s.study].get("scans", [])
+        plan_entries = entries_of[s.participant_id]
         for sess in s.sessions:
             for acq in ACQS:
                 for e in plan_entries:
@@ -380,3 +400,35 @@ def build_plan(design: Design, seed: int | None = None) -> Plan:
                         )
     score_columns = [sc for sc in SCORES if any(sc in groups[g] for g in {s.group for s in subjects})]
     return Plan(design, seed, subjects, scans, score_columns)
+
+
+def _standardised(x: np.ndarray) -> np.ndarray:
+    """(x - mean) / SD (population SD); zeros when x cannot be standardised."""
+    return (x - x.mean()) / x.std() if len(x) >= 3 and x.std() > 0 else np.zeros_like(x)
+
+
+def _coupled_scores(z: np.ndarray, r: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Unit-variance scores whose in-sample Pearson r with each standardised column of ``z``
+    is exactly ``r`` (before the scores are scaled, clipped and rounded).
+
+    score = z w + c e_perp with w = R^-1 r (R: the columns' in-sample correlation matrix) and
+    e_perp the noise draws made orthogonal to the intercept and to z: then cov(score, z_k) =
+    (R w)_k = r_k and var(score) = r'R^-1 r + c^2 = 1. Without the orthogonalisation the
+    realised r scatters around the target by about (1 - r^2)/sqrt(n) (0.06 at n = 200), which
+    the recovery table would charge to the pipeline. Falls back to the independent-noise form
+    when the sample is too small to orthogonalise.
+    """
+    n, k = z.shape
+    if k == 0:
+        return e
+    design = np.column_stack([np.ones(n), z])
+    R = z.T @ z / n
+    if n > k + 2 and np.linalg.matrix_rank(design) == k + 1:
+        w = np.linalg.solve(R, r)
+        explained = float(r @ w)
+        if explained < 1:
+            coef, *_ = np.linalg.lstsq(design, e, rcond=None)
+            e_perp = e - design @ coef
+            if e_perp.std() > 0:
+                return z @ w + np.sqrt(1 - explained) * e_perp / e_perp.std()
+    return z @ r + np.sqrt(max(0.0, 1 - float(r @ r))) * e
