@@ -91,11 +91,14 @@ HEALTHY_RANGE_MM = {"tNAA": (11.27 - 2 * 3.83, 11.27 + 2 * 3.83), "tCr": (10.17 
 
 @pytest.mark.real_data
 @pytest.mark.slow
-def test_real_philips_study_runs_through_the_workflow(shared_data, tmp_path):
+@pytest.mark.parametrize("basis", ["simulated", "supplied"])
+def test_real_philips_study_runs_through_the_workflow(shared_data, tmp_path, basis):
     """Two volunteers' Philips PRESS TE 35 SDAT/SPAR (+ water) -> MRS-BIDS -> the whole
     default workflow: conversion, inventory, basis simulation (127.75 MHz, TE 35), processing,
     fitting, quantification, study tables, statistics and report. A real study of one group
-    with no scores must finish, with a report that says no group comparison was computed."""
+    with no scores must finish, with a report that says no group comparison was computed.
+    ``supplied``: the same with Osprey's Philips TE 35 basis (vendor pulses, no MM: painmrs
+    adds its parametric MM) named by ``sequences.press.basis`` instead of the simulated one."""
     real = shared_data / "real" / "philips_press_3T" / "press_te35"
     config = base_config()
     config["dataset"] = {
@@ -116,6 +119,9 @@ def test_real_philips_study_runs_through_the_workflow(shared_data, tmp_path):
         ],
     }
     config["sequences"]["press"]["te_ms"] = 35
+    osprey = shared_data / "basis" / "3T_PRESS_Philips_35ms_noMM.BASIS"
+    if basis == "supplied":
+        config["sequences"]["press"].update(basis=str(osprey), basis_ppm_reference=4.68)
     config["analysis"] = {}
     work = _workdir(tmp_path, config)
     write_table(
@@ -173,6 +179,13 @@ def test_real_philips_study_runs_through_the_workflow(shared_data, tmp_path):
         assert 1.0 <= fit.loc["tNAA", "ratio_tCr"] <= 2.0
     table = pd.read_csv(results / "metabolites.tsv", sep="\t")
     assert set(table["stem"]) == set(scans["stem"])
+    basis_log = (results / "logs" / "basis" / "press.log").read_text()
+    if basis == "supplied":
+        assert f"basis loaded from {osprey}" in basis_log and "parametric macromolecules added: ['MM_3T']" in basis_log
+        manifest = json.loads((results / "provenance" / "manifest.json").read_text())
+        assert str(osprey) in manifest["study"]["inputs"]
+    else:
+        assert "basis loaded from" not in basis_log
     # statistics: one group, no scores -> no tests, empty (but well-formed) tables
     assert pd.read_csv(results / "stats" / "group_comparisons.tsv", sep="\t").empty
     report = (results / "report" / "index.html").read_text(encoding="utf-8")

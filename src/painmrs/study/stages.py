@@ -159,7 +159,7 @@ def _user_basis(sequence: Mapping[str, Any], sample, sample_scan, key: str, log)
     if not path.exists():
         raise InputError(path, field, "basis file or folder does not exist")
     try:
-        basis = load_basis(path)
+        basis = load_basis(path, ppm_reference=sequence.get("basis_ppm_reference"))
     except InputError as exc:
         where = exc.path or os.fspath(path)
         raise InputError(where, field, f"cannot read the basis: {exc.message}" + (f" ({exc.field})" if exc.field else "")) from None
