@@ -172,7 +172,11 @@ def user_basis_files(wildcards):
     if not path:
         return []
     if Path(path).is_dir():
-        return sorted(str(p) for p in Path(path).iterdir() if p.is_file() and not p.name.startswith("."))
+        return sorted(
+            str(p)
+            for p in Path(path).iterdir()
+            if p.is_file() and not p.name.startswith(".")
+        )
     return [path]
 
 
