@@ -419,12 +419,11 @@ def _coupled_scores(z: np.ndarray, r: np.ndarray, e: np.ndarray) -> np.ndarray:
     when the sample is too small to orthogonalise.
     """
     n, k = z.shape
-    if k == 0:
+    if k == 0 or n == 0:
         return e
     design = np.column_stack([np.ones(n), z])
-    R = z.T @ z / n
     if n > k + 2 and np.linalg.matrix_rank(design) == k + 1:
-        w = np.linalg.solve(R, r)
+        w = np.linalg.solve(z.T @ z / n, r)
         explained = float(r @ w)
         if explained < 1:
             coef, *_ = np.linalg.lstsq(design, e, rcond=None)
