@@ -84,6 +84,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--realisations", type=int, default=100)
     ap.add_argument("--quick", action="store_true", help="timing only")
+    ap.add_argument("--stiffness", type=float, default=None,
+                    help="fixed baseline penalty for the PRESS Monte Carlo (default: automatic)")
     args = ap.parse_args(argv)
     limit_blas_threads(1)
 
@@ -112,6 +114,7 @@ def main(argv=None) -> int:
         return 0
 
     n = args.realisations
+    press_options = FitOptions(baseline_stiffness=args.stiffness) if args.stiffness else FitOptions()
     chal_path = SHARED / "challenge2016" / "basisset_LCModel" / "press3T_30ms.BASIS"
     if not chal_path.exists():
         print(f"(challenge basis not found at {chal_path}: Monte Carlo skipped)")
@@ -121,7 +124,7 @@ def main(argv=None) -> int:
     t_meas = dict(NORMAL_BRAIN_MM, MM=11.0)
     for snr, conv in ((80.0, "NAA height/SD = 80 (LCModel S/N = 40)"), (40.0, "NAA height/SD = 40 (Osprey SNR = 40)")):
         for sim, fit, label in ((chal, own_meas, "challenge -> own"), (own_meas, chal, "own -> challenge")):
-            res = monte_carlo(sim, fit, t_meas, n_realisations=n,
+            res = monte_carlo(sim, fit, t_meas, n_realisations=n, fit_options=press_options,
                               settings=SimulationSettings(snr=snr, concentration_cv=0.1), seed=int(snr),
                               report=("tNAA", "tCr", "tCho", "mI", "Gly", "mI+Gly", "Glx", "Glu", "Gln", "GSH", "GABA"))
             _table(f"PRESS {label}, measured MM in both, {conv}, {n} realisations", res)
