@@ -166,18 +166,28 @@ def basis_sample_scan(wildcards):
 
 
 def user_basis_files(wildcards):
-    """The files of the configured basis (sequences.<acq>.basis; a folder is listed file by
-    file, so an edited basis reruns the fits); [] when the basis is simulated."""
-    path = config["sequences"][wildcards.acq].get("basis")
-    if not path:
+    """The files of the configured basis (sequences.<acq>.basis: one path, or {diff, off} for
+    MEGA-PRESS; a folder is listed file by file, so an edited basis reruns the fits); [] when
+    the basis is simulated."""
+    basis = config["sequences"][wildcards.acq].get("basis")
+    if not basis:
         return []
-    if Path(path).is_dir():
-        return sorted(
-            str(p)
-            for p in Path(path).iterdir()
-            if p.is_file() and not p.name.startswith(".")
-        )
-    return [path]
+    paths = (
+        [basis[part] for part in ("diff", "off")]
+        if isinstance(basis, dict)
+        else [basis]
+    )
+    files = []
+    for path in paths:
+        if Path(path).is_dir():
+            files += sorted(
+                str(p)
+                for p in Path(path).iterdir()
+                if p.is_file() and not p.name.startswith(".")
+            )
+        else:
+            files.append(path)
+    return files
 
 
 def sessions_tables(wildcards=None):

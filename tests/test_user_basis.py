@@ -35,7 +35,7 @@ def _sample(tmp_path: Path, mhz: float = 123.2) -> Path:
 
 
 def _press(basis, **extra) -> dict:
-    return {"sequence": "PRESS", "te_ms": 30, "basis": str(basis), **extra}
+    return {"sequence": "PRESS", "te_ms": 30, "basis": basis if isinstance(basis, dict) else str(basis), **extra}
 
 
 def test_press_with_challenge_basis_keeps_its_fids_and_own_mm(tmp_path, challenge):
@@ -113,10 +113,14 @@ def test_field_missing_file_no_tcr_and_mega_press_are_refused(tmp_path, challeng
     with pytest.raises(InputError) as info:
         build_basis(_press(tmp_path / "no_cr"), _sample(tmp_path), tmp_path / "out")
     assert info.value.path == str(tmp_path / "no_cr") and "no Cr or PCr" in str(info.value)
+    # One path for MEGA-PRESS, or {diff, off} for PRESS: the wrong form (also refused at config load).
     mega = {"sequence": "MEGA-PRESS", "te_ms": 68, "edit_on_ppm": 1.9, "edit_off_ppm": 7.5, "basis": str(path)}
     with pytest.raises(InputError) as info:
         build_basis(mega, _sample(tmp_path), tmp_path / "mega", acq="megapress")
-    assert info.value.field == "sequences.megapress.basis" and "not supported yet" in str(info.value)
+    assert info.value.field == "sequences.megapress.basis" and "{diff: PATH, off: PATH}" in str(info.value)
+    with pytest.raises(InputError) as info:
+        build_basis(_press({"diff": str(path), "off": str(path)}), _sample(tmp_path), tmp_path / "out", acq="press")
+    assert info.value.field == "sequences.press.basis" and "one basis" in str(info.value)
     assert not (tmp_path / "out").exists() and not (tmp_path / "mega").exists()
 
 
@@ -159,17 +163,33 @@ def test_schema_accepts_basis_keys_and_lists_every_mm_component(good):
     assert entry["macromolecules"]["items"]["enum"] == list(MM_COMPONENTS)
 
 
+MEGA_ENTRY = {"sequence": "MEGA-PRESS", "te_ms": 68, "edit_on_ppm": 1.9, "edit_off_ppm": 7.5}
+
+
 @pytest.mark.parametrize(
-    "acq, entry",
-    [("slaser", {"sequence": "sLASER", "te_ms": 28}),
-     ("megapress", {"sequence": "MEGA-PRESS", "te_ms": 68, "edit_on_ppm": 1.9, "edit_off_ppm": 7.5, "basis": "b.BASIS"})],
+    "acq, entry, expected",
+    [("slaser", {"sequence": "sLASER", "te_ms": 28}, "required for sLASER"),
+     ("megapress", {**MEGA_ENTRY, "basis": "b.BASIS"}, "{diff: PATH, off: PATH}"),
+     ("press", {"sequence": "PRESS", "te_ms": 30, "basis": {"diff": "d", "off": "o"}}, "one basis path"),
+     ("megapress", {**MEGA_ENTRY, "basis": {"diff": "d"}}, "required key"),
+     ("megapress", {**MEGA_ENTRY, "basis": {"diff": "d", "off": "o", "on": "x"}}, "unknown key")],
 )
-def test_config_load_refuses_unsupported_basis_choices_before_any_job(good, acq, entry):
+def test_config_load_refuses_unsupported_basis_choices_before_any_job(good, acq, entry, expected):
     config = copy.deepcopy(good)
     config["sequences"][acq] = entry
     with pytest.raises(InputError) as info:
         validate_config(config, "study.yaml")
     assert f"sequences.{acq}.basis" in str(info.value) and "study.yaml" in str(info.value)
+    assert expected in str(info.value)
+
+
+def test_config_accepts_a_mega_press_diff_off_mapping(good):
+    config = copy.deepcopy(good)
+    # As written in a YAML config: YAML 1.1 (PyYAML, Snakemake) reads the unquoted key off as false.
+    basis = yaml.safe_load("{diff: bases/diff, off: bases/off}")
+    assert basis == {"diff": "bases/diff", False: "bases/off"}
+    config["sequences"]["megapress"] = {**MEGA_ENTRY, "basis": basis}
+    assert validate_config(config, "study.yaml")["sequences"]["megapress"]["basis"] == {"diff": "bases/diff", "off": "bases/off"}
 
 
 def test_manifest_inputs_include_a_supplied_basis(good):
@@ -182,3 +202,122 @@ def test_manifest_inputs_include_a_supplied_basis(good):
     config["dataset"]["simulate"] = True
     config["dataset"]["design"] = "design.yaml"
     assert study_inputs(config) == ["design.yaml", "bases/press_te30.BASIS"]
+    config["sequences"]["megapress"] = {**MEGA_ENTRY, "basis": {"diff": "bases/gaba_diff", "off": "bases/gaba_off"}}
+    assert study_inputs(config) == ["design.yaml", "bases/gaba_diff", "bases/gaba_off", "bases/press_te30.BASIS"]
+
+
+# ---- a supplied MEGA-PRESS basis: {diff, off} ---------------------------------------------------
+MEGA_TE_MS = 68
+
+
+@pytest.fixture(scope="module")
+def mega_sets():
+    """The simulated MEGA-PRESS sets on the sample scan's grid (123.2 MHz, dwell 1/2000 s, 1024
+    points), DIFF with every metabolite (the unedited ones ~zero) and the co-edited MM30."""
+    from painmrs.basis.simulate import simulate_mega_press_basis
+
+    return simulate_mega_press_basis(echo_time_ms=MEGA_TE_MS, spectrometer_mhz=123.2, dwell_s=1 / 2000, n_points=1024,
+                                     include_mm=True)
+
+
+def _edited(sets) -> list[str]:
+    # What the simulated path keeps in DIFF (energy > 1e-6 of the same metabolite in OFF).
+    energy = lambda b, n: float(np.sum(np.abs(b.fid(n)) ** 2))  # noqa: E731
+    return [n for n in sets["DIFF"].names if n not in sets["OFF"].names or energy(sets["DIFF"], n) > 1e-6 * energy(sets["OFF"], n)]
+
+
+def _mega(diff, off, **extra) -> dict:
+    return {**MEGA_ENTRY, "te_ms": MEGA_TE_MS, "basis": {"diff": str(diff), "off": str(off)}, **extra}
+
+
+def _same_fids(out, given, names, rel):
+    for n in names:
+        ref = given.fid(n)
+        assert np.max(np.abs(out.fid(n) - ref)) <= rel * np.max(np.abs(ref)), n
+
+
+def test_supplied_mega_press_basis_is_checked_trimmed_and_labelled(tmp_path, mega_sets, caplog):
+    from painmrs.io.lcmodel import write_lcmodel_basis_file
+
+    diff, off = mega_sets["DIFF"], mega_sets["OFF"]
+    assert diff.sequence == "MEGA-PRESS:DIFF" and off.sequence == "MEGA-PRESS:OFF"  # the labels the fit checks
+    edited = _edited(mega_sets)
+    assert set(edited) == {"NAAG", "Glu", "Gln", "GABA", "MM30"}  # the simulated DIFF's nonzero components
+    # FSL-MRS JSON DIFF with its own MM30: kept as given, minus the empty components.
+    write_fsl_basis(diff, tmp_path / "diff")
+    write_fsl_basis(off, tmp_path / "off")
+    with caplog.at_level("INFO"):
+        names = build_basis(_mega(tmp_path / "diff", tmp_path / "off"), _sample(tmp_path), tmp_path / "out", acq="megapress")
+    assert "no edited signal" in caplog.text and "'Cr'" in caplog.text
+    out_diff, out_off = read_fsl_basis(tmp_path / "out" / "diff"), read_fsl_basis(tmp_path / "out" / "off")
+    assert names == {"diff": edited, "off": list(off.names)}
+    assert out_diff.names == tuple(edited) and out_off.names == off.names
+    _same_fids(out_diff, diff, edited, 1e-6)
+    _same_fids(out_off, off, off.names, 1e-6)
+    assert (out_diff.sequence, out_off.sequence) == ("MEGA-PRESS:DIFF", "MEGA-PRESS:OFF")
+    assert out_diff.echo_time_s == pytest.approx(0.068) and out_off.echo_time_s == pytest.approx(0.068)
+
+    # LCModel .BASIS DIFF without MM (no sequence label; TE from ECHOT): MM30 is added, scaled on
+    # OFF's Cr; the simulator's own MM30 (same unit: 1 per proton) is the truth for it.
+    no_mm = diff.subset([n for n in diff.names if n != "MM30"])
+    write_lcmodel_basis_file(tmp_path / "diff.BASIS", list(no_mm.names), no_mm.fids, no_mm.dwell_s, no_mm.spectrometer_mhz,
+                             echo_time_s=MEGA_TE_MS / 1000)
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        build_basis(_mega(tmp_path / "diff.BASIS", tmp_path / "off"), _sample(tmp_path), tmp_path / "lcm")
+    assert "adding the co-edited ['MM30']" in caplog.text
+    out_diff = read_fsl_basis(tmp_path / "lcm" / "diff")
+    assert out_diff.names == tuple(edited)  # MM30 last, as in the simulated DIFF
+    _same_fids(out_diff, diff, edited, 1e-5)  # .BASIS stores 6 significant digits
+    assert out_diff.sequence == "MEGA-PRESS:DIFF"
+
+
+def test_supplied_mega_press_basis_refusals_name_the_file(tmp_path, mega_sets):
+    diff, off = mega_sets["DIFF"], mega_sets["OFF"]
+    write_fsl_basis(diff, tmp_path / "diff")
+    write_fsl_basis(off, tmp_path / "off")
+    write_fsl_basis(diff.subset([n for n in diff.names if n != "GABA"]), tmp_path / "diff_no_gaba")
+    write_fsl_basis(off.subset([n for n in off.names if n not in ("Cr", "PCr")]), tmp_path / "off_no_cr")
+    sample = _sample(tmp_path)
+    cases = [
+        (_mega(tmp_path / "diff_no_gaba", tmp_path / "off"), tmp_path / "diff_no_gaba", "basis.diff", "GABA is missing"),
+        # GSH is simulated but not edited at 1.9 ppm: zero in this DIFF.
+        (_mega(tmp_path / "diff", tmp_path / "off", edit_target="GSH"), tmp_path / "diff", "basis.diff", "GSH is empty"),
+        (_mega(tmp_path / "diff", tmp_path / "off_no_cr"), tmp_path / "off_no_cr", "basis.off", "no Cr or PCr"),
+        (_mega(tmp_path / "diff", tmp_path / "off", te_ms=80), tmp_path / "diff", "basis.diff (echo time)", "TE 68 ms"),
+        # DIFF and OFF swapped: the file's sequence label says so.
+        (_mega(tmp_path / "off", tmp_path / "diff"), tmp_path / "off", "basis.diff (sequence)", "MEGA-PRESS:OFF"),
+        (_mega(tmp_path / "diff", tmp_path / "nowhere"), tmp_path / "nowhere", "basis.off", "does not exist"),
+    ]
+    for entry, path, field, message in cases:
+        with pytest.raises(InputError) as info:
+            build_basis(entry, sample, tmp_path / "out", acq="megapress")
+        assert info.value.path == str(path) and info.value.field.startswith(f"sequences.megapress.{field}"), (field, info.value)
+        assert message in str(info.value)
+    with pytest.raises(InputError) as info:
+        build_basis(_mega(tmp_path / "diff", tmp_path / "off", macromolecules=["MM30"]), sample, tmp_path / "out", acq="megapress")
+    assert info.value.field == "sequences.megapress.macromolecules"
+    assert not (tmp_path / "out").exists()
+
+
+def test_written_mega_press_basis_fits_gaba_plus(tmp_path, mega_sets):
+    # End to end: the bases build_basis wrote from supplied files pass the fit's check_basis
+    # and recover the simulated GABA+ (GABA 1.0 + co-edited MM30 0.6, as in test_fit_engine).
+    from painmrs.fitting.validation import NORMAL_BRAIN_MM, simulate_spectrum
+    from painmrs.quantify.scan import fit_mega_scan
+
+    diff, off = mega_sets["DIFF"], mega_sets["OFF"]
+    write_fsl_basis(diff.subset([n for n in diff.names if n != "MM30"]), tmp_path / "diff")  # MM30 added back
+    write_fsl_basis(off, tmp_path / "off")
+    build_basis(_mega(tmp_path / "diff", tmp_path / "off"), _sample(tmp_path), tmp_path / "basis")
+    basis_diff, basis_off = read_fsl_basis(tmp_path / "basis" / "diff"), read_fsl_basis(tmp_path / "basis" / "off")
+    truth = dict(NORMAL_BRAIN_MM, MM30=0.6, MM09=4.0, MM12=4.0, MM14=4.0, MM17=4.0, MM20=4.0)
+    rng = np.random.default_rng(7)
+    kw = dict(n_points=1024, dwell_s=1 / 2000, spectrometer_mhz=123.2, lorentz_hz=3.0, gauss_fwhm_hz=5.0, shift_hz=0.0,
+              phase_deg=0.0, rng=rng)
+    header = {"EchoTime": MEGA_TE_MS / 1000, "RepetitionTime": 2.0}
+    data_diff = simulate_spectrum(diff, truth, noise_sd=0.5, **kw).replace(header=header)
+    data_off = simulate_spectrum(off, truth, noise_sd=10.0, **kw).replace(header=header)
+    table = fit_mega_scan(data_diff, data_off, basis_diff, basis_off, tmp_path, "mega", figure=False).set_index("metabolite")
+    assert table.loc["GABA+", "spectrum"] == "diff"
+    assert table.loc["GABA+", "amplitude"] == pytest.approx(truth["GABA"] + truth["MM30"], rel=0.10)

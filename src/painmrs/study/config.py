@@ -201,13 +201,28 @@ def _cross_check(config: Mapping) -> list[tuple[str, str]]:
             for key in ("edit_on_ppm", "edit_off_ppm"):
                 if key not in seq:
                     problems.append((f"sequences.{acq}.{key}", "required for a MEGA-PRESS sequence"))
-            if "basis" in seq:
-                problems.append((f"sequences.{acq}.basis", "a supplied basis is not supported for MEGA-PRESS yet"))
+        basis = seq.get("basis")
+        if seq.get("sequence") == "MEGA-PRESS" and basis is not None and not isinstance(basis, Mapping):
+            problems.append((f"sequences.{acq}.basis", "MEGA-PRESS takes its DIFF and OFF bases as a mapping "
+                                                       "{diff: PATH, off: PATH}, not one path"))
+        if seq.get("sequence") != "MEGA-PRESS" and isinstance(basis, Mapping):
+            problems.append((f"sequences.{acq}.basis", f"{seq.get('sequence')} takes one basis path (file or folder); "
+                                                       "the {diff, off} mapping is for MEGA-PRESS"))
         # Caught here, before any job runs, as well as when the basis is built.
         if seq.get("sequence") in ("STEAM", "sLASER") and "basis" not in seq:
             problems.append((f"sequences.{acq}.basis", f"required for {seq['sequence']}: painmrs simulates PRESS and "
                                                        "MEGA-PRESS bases only; supply one (LCModel .BASIS, FSL-MRS ...)"))
     return problems
+
+
+def _unquoted_off_keys(config: dict) -> None:
+    """YAML 1.1 (PyYAML, Snakemake) reads an unquoted ``off`` key as the boolean false: give
+    ``sequences.<acq>.basis: {diff: PATH, off: PATH}`` its ``off`` key back (in place)."""
+    sequences = config.get("sequences")
+    for seq in sequences.values() if isinstance(sequences, dict) else ():
+        basis = seq.get("basis") if isinstance(seq, dict) else None
+        if isinstance(basis, dict) and False in basis and "off" not in basis:
+            basis["off"] = basis.pop(False)
 
 
 #: execution.on_bad_scan values.
@@ -241,6 +256,7 @@ def validate_config(config: dict, path: str | os.PathLike | None = "config") -> 
     if not isinstance(config, dict):
         raise InputError(path, None, "the configuration must be a YAML mapping of sections")
     _rename_deprecated(config, path)
+    _unquoted_off_keys(config)
     schema = load_schema(CONFIG_SCHEMA)
     raise_first(path, schema_errors(config, schema))
     _fill_defaults(config, schema, schema)

@@ -53,7 +53,8 @@ def build_basis(
     :func:`painmrs.basis.readers.load_basis` reads; required for STEAM and sLASER, which
     painmrs cannot simulate) or else a PRESS basis simulated on the sample scan's frequency
     and grid, plus the parametric ``macromolecules``.
-    MEGA-PRESS: ``out_dir/diff`` (with the co-edited MM30) and ``out_dir/off``, simulated.
+    MEGA-PRESS: ``out_dir/diff`` (with the co-edited MM30) and ``out_dir/off``, simulated, or
+    the user's ``basis: {diff: PATH, off: PATH}`` (see :func:`_user_mega_basis`).
     ``acq`` (the acq label) only names the config keys in error messages.
     """
     from ..basis.readers import write_fsl_basis
@@ -69,29 +70,27 @@ def build_basis(
     out = Path(out_dir)
     kind = sequence["sequence"]
     if kind == "MEGA-PRESS":
-        if sequence.get("basis") is not None:
-            raise InputError(
-                None, f"{key}.basis",
-                "a supplied basis is not supported yet for MEGA-PRESS (it needs separate DIFF and OFF sets); "
-                "remove the key to use the simulated MEGA-PRESS basis",
-            )
         if sequence.get("macromolecules") is not None:
             raise InputError(None, f"{key}.macromolecules", "not used for MEGA-PRESS (its DIFF basis has the co-edited MM30)")
-        sets = simulate_mega_press_basis(
-            echo_time_ms=float(sequence["te_ms"]),
-            edit_on_ppm=float(sequence["edit_on_ppm"]),
-            edit_off_ppm=float(sequence["edit_off_ppm"]),
-            include_mm=True,
-            **grid,
-        )
-        # Components the editing leaves unchanged (ON == OFF: NAA, Cr, Cho ... with ideal
-        # pulses) are exactly zero in DIFF: unidentifiable there, so they are not fitted.
-        diff, off = sets["DIFF"], sets["OFF"]
-        energy = lambda b, name: float(np.sum(np.abs(b.fid(name)) ** 2))  # noqa: E731
-        edited = [n for n in diff.names if n not in off.names or energy(diff, n) > 1e-6 * energy(off, n)]
-        write_fsl_basis(diff.subset(edited), out / "diff")
-        write_fsl_basis(sets["OFF"], out / "off")
-        names = {"diff": edited, "off": list(sets["OFF"].names)}
+        if sequence.get("basis") is not None:
+            diff, off = _user_mega_basis(sequence, sample, sample_scan, key, log)
+        else:
+            sets = simulate_mega_press_basis(
+                echo_time_ms=float(sequence["te_ms"]),
+                edit_on_ppm=float(sequence["edit_on_ppm"]),
+                edit_off_ppm=float(sequence["edit_off_ppm"]),
+                include_mm=True,
+                **grid,
+            )
+            # Components the editing leaves unchanged (ON == OFF: NAA, Cr, Cho ... with ideal
+            # pulses) are exactly zero in DIFF: unidentifiable there, so they are not fitted.
+            diff, off = sets["DIFF"], sets["OFF"]
+            energy = lambda b, name: float(np.sum(np.abs(b.fid(name)) ** 2))  # noqa: E731
+            edited = [n for n in diff.names if n not in off.names or energy(diff, n) > 1e-6 * energy(off, n)]
+            diff = diff.subset(edited)
+        write_fsl_basis(diff, out / "diff")
+        write_fsl_basis(off, out / "off")
+        names = {"diff": list(diff.names), "off": list(off.names)}
     elif kind in ("PRESS", "STEAM", "sLASER"):
         mm_names = sequence.get("macromolecules")
         if mm_names is not None:
@@ -146,16 +145,99 @@ def _macromolecule_names(value: Any, field: str) -> tuple[str, ...]:
 
 
 def _user_basis(sequence: Mapping[str, Any], sample, sample_scan, key: str, log):
-    """The basis named by ``sequences.<acq>.basis``, checked against the sample scan and TE."""
+    """The basis named by ``sequences.<acq>.basis`` (PRESS, STEAM, sLASER), checked against the
+    sample scan and TE; it must hold Cr or PCr."""
+    kind = sequence["sequence"]
+    field = f"{key}.basis"
+    if isinstance(sequence["basis"], Mapping):
+        raise InputError(None, field, f"{kind} takes one basis (a path); the {{diff, off}} mapping is for MEGA-PRESS")
+    basis, path = _load_user_basis(sequence["basis"], field, sequence, sample, sample_scan, key, log, allowed_sequences=(kind,))
+    _require_tcr(basis, path, field)
+    return basis.replace(sequence=basis.sequence or kind)
+
+
+#: Sequence labels a supplied MEGA-PRESS part may carry (none, "FID" or a plain "MEGA-PRESS"
+#: are accepted too); what the fit's check_basis accepts for that part.
+MEGA_PART_SEQUENCES = {"diff": ("MEGA-PRESS:DIFF", "MEGA-PRESS"), "off": ("MEGA-PRESS:OFF", "MEGA-PRESS", "PRESS")}
+#: A DIFF component with less than this fraction of the largest one's energy is empty.
+DIFF_ZERO_ENERGY = 1e-6
+
+
+def _user_mega_basis(sequence: Mapping[str, Any], sample, sample_scan, key: str, log):
+    """The DIFF and OFF bases named by ``sequences.<acq>.basis: {diff: PATH, off: PATH}``:
+    checked like a PRESS basis (field, TE), DIFF must hold the edit target and OFF Cr or PCr.
+    Empty DIFF components are dropped, the co-edited MM30 is added to a DIFF without MM, and
+    both get the sequence labels the fit checks (MEGA-PRESS:DIFF / MEGA-PRESS:OFF)."""
+    from ..basis.macromolecules import EDITED_MM, mm_basis
+    from ..fitting.model import is_macromolecule
+    from ..fitting.water import basis_proton_unit
+
+    field = f"{key}.basis"
+    given = sequence["basis"]
+    if not isinstance(given, Mapping) or set(given) != {"diff", "off"}:
+        raise InputError(None, field,
+                         f"MEGA-PRESS takes its DIFF and OFF bases as a mapping {{diff: PATH, off: PATH}}, got {given!r}")
+    diff, diff_path = _load_user_basis(given["diff"], f"{field}.diff", sequence, sample, sample_scan, key, log,
+                                       allowed_sequences=MEGA_PART_SEQUENCES["diff"])
+    off, off_path = _load_user_basis(given["off"], f"{field}.off", sequence, sample, sample_scan, key, log,
+                                     allowed_sequences=MEGA_PART_SEQUENCES["off"])
+    _require_tcr(off, off_path, f"{field}.off")
+
+    # Like the simulated DIFF: what editing leaves unchanged is ~zero there and unidentifiable.
+    energy = np.sum(np.abs(diff.fids) ** 2, axis=0)
+    empty = [n for n, e in zip(diff.names, energy) if e <= DIFF_ZERO_ENERGY * energy.max()]  # all of an all-zero DIFF
+    target = sequence.get("edit_target", "GABA")
+    if target not in diff.names or target in empty:
+        why = "is empty (zero)" if target in diff.names else "is missing"
+        raise InputError(
+            diff_path, f"{field}.diff (metabolite names)",
+            f"the edit target {target} {why} in the DIFF basis (names: {', '.join(diff.names)}): "
+            "is this the DIFF (ON - OFF) set?",
+        )
+    if empty:
+        log.info("DIFF basis components with no edited signal (energy < %g of the largest) not fitted: %s",
+                 DIFF_ZERO_ENERGY, empty)
+        diff = diff.subset([n for n in diff.names if n not in empty])
+
+    present = [n for n in diff.names if is_macromolecule(n)]
+    if present:
+        log.info("DIFF basis has macromolecule component(s) %s: no co-edited MM added", present)
+    else:
+        # As in quantify.scan.with_macromolecules, the parametric MM is scaled to the basis'
+        # per-proton unit, calibrated on Cr; DIFF has no Cr (unedited) and DIFF = ON - OFF
+        # shares OFF's scale, so OFF calibrates it (with_macromolecules(diff) cannot).
+        unit, _ = basis_proton_unit(off)
+        mm = mm_basis(EDITED_MM, spectrometer_mhz=diff.spectrometer_mhz, dwell_s=diff.dwell_s, n_points=diff.n_points,
+                      ppm_reference=diff.ppm_reference)
+        fids = np.concatenate([diff.fids, unit * mm.fids], axis=1)
+        meta = dict(diff.meta, macromolecules=list(EDITED_MM))
+        diff = diff.replace(names=diff.names + EDITED_MM, fids=fids, meta=meta)
+        log.info("DIFF basis has no macromolecule component: adding the co-edited %s", list(EDITED_MM))
+    return diff.replace(sequence="MEGA-PRESS:DIFF"), off.replace(sequence="MEGA-PRESS:OFF")
+
+
+def _require_tcr(basis, path: Path, field: str) -> None:
+    # Quantification needs tCr: ratio_tCr is the primary measure, and the proton unit that
+    # scales the parametric MM and water-referenced concentrations is calibrated on Cr/PCr.
+    if not {"Cr", "PCr"} & set(basis.names):
+        raise InputError(
+            path, f"{field} (metabolite names)",
+            f"basis has no Cr or PCr component (names: {', '.join(basis.names)}): tCr ratios and "
+            "water scaling need one (LCModel/FSL-MRS aliases such as 'Creatine' are recognised)",
+        )
+
+
+def _load_user_basis(value: Any, field: str, sequence: Mapping[str, Any], sample, sample_scan, key: str, log, *,
+                     allowed_sequences) -> tuple[Any, Path]:
+    """One supplied basis file or folder (``field`` names its config key), read and checked
+    against the sample scan's field, ``te_ms`` (taken as the TE when the file states none) and
+    the sequence labels ``allowed_sequences``; returns the basis and its path."""
     from ..basis.readers import load_basis
     from ..quantify.scan import BASIS_FREQUENCY_TOLERANCE, BASIS_TE_TOLERANCE_S
 
-    field = f"{key}.basis"
-    kind = sequence["sequence"]
-    path = sequence["basis"]
-    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
-        raise InputError(None, field, f"must be a path to a basis file or folder, got {path!r}")
-    path = Path(path)  # relative to the working directory, like every other config path
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise InputError(None, field, f"must be a path to a basis file or folder, got {value!r}")
+    path = Path(value)  # relative to the working directory, like every other config path
     if not path.exists():
         raise InputError(path, field, "basis file or folder does not exist")
     try:
@@ -185,15 +267,12 @@ def _user_basis(sequence: Mapping[str, Any], sample, sample_scan, key: str, log)
         )
     else:
         te_note = f"TE {basis.echo_time_s * 1000:g} ms"
-    if basis.sequence and basis.sequence.upper() not in (kind.upper(), "FID"):
-        raise InputError(path, f"{field} (sequence)", f"basis is for {basis.sequence} but {key}.sequence is {kind}")
-    # Quantification needs tCr: ratio_tCr is the primary measure, and the proton unit that
-    # scales the parametric MM and water-referenced concentrations is calibrated on Cr/PCr.
-    if not {"Cr", "PCr"} & set(basis.names):
+    allowed = [a.upper() for a in allowed_sequences]
+    if basis.sequence and basis.sequence.upper() not in (*allowed, "FID"):
         raise InputError(
-            path, f"{field} (metabolite names)",
-            f"basis has no Cr or PCr component (names: {', '.join(basis.names)}): tCr ratios and "
-            "water scaling need one (LCModel/FSL-MRS aliases such as 'Creatine' are recognised)",
+            path, f"{field} (sequence)",
+            f"basis is for {basis.sequence} but {field} needs {' or '.join(allowed_sequences)} "
+            f"({key}.sequence is {sequence['sequence']})",
         )
     if basis.dwell_s > sample.dwell_s * (1 + 1e-6):
         log.warning("basis bandwidth %.0f Hz is narrower than the scans' %.0f Hz: it will be interpolated",
@@ -201,7 +280,7 @@ def _user_basis(sequence: Mapping[str, Any], sample, sample_scan, key: str, log)
     log.info("basis loaded from %s (%s): %d components %s; %s; %.4f MHz; dwell %.3g s, %d points",
              path, basis.meta.get("format"), len(basis.names), list(basis.names), te_note,
              basis.spectrometer_mhz, basis.dwell_s, basis.n_points)
-    return basis.replace(sequence=basis.sequence or kind)
+    return basis, path
 
 
 # ---- fitting -----------------------------------------------------------------------------------
