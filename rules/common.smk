@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from painmrs.study.config import validate_config  # noqa: E402
 from painmrs.study.inventory import read_scans  # noqa: E402
 from painmrs.study.layout import batch_ids, batches  # noqa: E402
-from painmrs.study.stages import STATS_TABLES  # noqa: E402
+from painmrs.study.stages import STATS_TABLES, check_stage_options  # noqa: E402
 
 
 def _config_source():
@@ -28,6 +28,9 @@ def _config_source():
 CONFIG_SOURCE = _config_source()
 validate_config(config, CONFIG_SOURCE)
 validate(config, "../config/schemas/config.schema.yaml")
+# Every stage's options too, so that jobs need not know the config file's name (a param that
+# would rerun them whenever the same config is used under another name).
+check_stage_options(config, CONFIG_SOURCE)
 
 RESULTS = config["results_dir"]
 BIDS = config["dataset"]["bids_dir"]

@@ -45,6 +45,5 @@ rule fit_batch:
         deriv_dir=DERIV,
         stems=batch_stems,
         options=lambda wildcards: stage_config("fit", "quantify", "qc", figures=True),
-        config_source=CONFIG_SOURCE,
     script:
         "../scripts/fit_batch.py"

@@ -20,7 +20,6 @@ rule process_batch:
         stems=batch_stems,
         # Config sections the job reads: a change reruns it (params are a rerun trigger).
         options=lambda wildcards: stage_config("processing", figures=True),
-        config_source=CONFIG_SOURCE,
     script:
         "../scripts/process_batch.py"
 

@@ -27,7 +27,6 @@ rule study_table:
         mem_mb=4000,
         runtime=20,
     params:
-        config_source=CONFIG_SOURCE,
         sessions=sessions_tables,
         options=lambda wildcards: stage_config("stats", "analysis", "groups"),
     script:
@@ -63,7 +62,6 @@ rule statistics:
         mem_mb=4000,
         runtime=60,
     params:
-        config_source=CONFIG_SOURCE,
         options=lambda wildcards: stage_config("stats", "analysis", "groups"),
     script:
         "../scripts/statistics.py"

@@ -17,7 +17,6 @@ rule recovery:
         mem_mb=2000,
         runtime=10,
     params:
-        config_source=CONFIG_SOURCE,
         options=lambda wildcards: stage_config("stats", "analysis", "groups"),
     script:
         "../scripts/recovery.py"

@@ -17,7 +17,6 @@ with logged(snakemake.log[0], f"process {snakemake.wildcards.batch}") as log:
         snakemake.params.bids_dir,
         snakemake.params.deriv_dir,
         snakemake.config,
-        config_source=snakemake.params.config_source,
         log=log,
     )
     write_manifest(rows, snakemake.output[0])

@@ -14,6 +14,5 @@ with logged(snakemake.log[0], "recovery") as log:
         snakemake.input.truth,
         snakemake.output.table,
         snakemake.config,
-        snakemake.params.config_source,
     )
     log.info("%d planted effects matched", len(table))

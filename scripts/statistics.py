@@ -11,7 +11,7 @@ from painmrs.study.stages import stats_options  # noqa: E402
 
 with logged(snakemake.log[0], "statistics") as log:
     table = load_metabolite_table(snakemake.input.table)
-    options = stats_options(snakemake.config, snakemake.params.config_source)
+    options = stats_options(snakemake.config)
     out_dir = Path(snakemake.output.tables[0]).parent
     results = run_statistics(table, options, out_dir)  # no truth: the analysis never reads it
     for name, frame in results.items():

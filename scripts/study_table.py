@@ -18,9 +18,8 @@ with logged(snakemake.log[0], "study_table") as log:
         snakemake.input.participants,
         snakemake.params.sessions,
         snakemake.config,
-        snakemake.params.config_source,
     )
-    rules = stats_options(snakemake.config, snakemake.params.config_source).exclusion
+    rules = stats_options(snakemake.config).exclusion
     atomic.write_text(snakemake.output.table, format_table(table))
     atomic.write_text(snakemake.output.sidecar, sidecar_text(metabolite_table_sidecar(table, rules)))
     log.info("%d rows, %d excluded by QC rules", len(table), int((~table["qc_pass"]).sum()))

@@ -1,7 +1,8 @@
 """Reruns and audits of the REAL workflow (the project's Snakefile) on the demo study, run once
 per session in a copy of the repository's workflow files (the `demo_study` fixture, conftest.py):
 
-- a rerun of the unchanged study does nothing (`snakemake -n`: nothing to be done);
+- a rerun of the unchanged study does nothing (`snakemake -n`: nothing to be done), also with an
+  identical copy of its config under another name;
 - changing one statistics parameter reruns only the rules that read it (the study table,
   statistics, recovery, the report, the manifest), never simulation, processing or fitting;
 - changing one report parameter reruns only the report (and the manifest);
@@ -35,9 +36,9 @@ DOWNSTREAM_OF_STATS = {"study_table": 1, "statistics": 1, "recovery": 1, "html_r
                        "provenance_manifest": 1, "all": 1}
 
 
-def _dry_run(workdir: Path) -> dict[str, int]:
+def _dry_run(workdir: Path, *args: str) -> dict[str, int]:
     """{rule: jobs} that `snakemake -n` would run in ``workdir``; {} if nothing to be done."""
-    proc = subprocess.run(snakemake_cmd(workdir, "-n", "--cores", "1"), cwd=workdir,
+    proc = subprocess.run(snakemake_cmd(workdir, "-n", "--cores", "1", *args), cwd=workdir,
                           capture_output=True, text=True, timeout=300, env=snakemake_env())
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = job_counts(proc.stdout + proc.stderr)
@@ -69,6 +70,15 @@ def _edit_config(workdir: Path, section: str, key: str, value) -> None:
 
 def test_unchanged_demo_reruns_nothing(demo_study):
     assert _dry_run(demo_study.workdir) == {}
+
+
+def test_the_same_config_under_another_name_reruns_nothing(demo_study, tmp_path):
+    # an audit rerun with a copy of the study's config (another file name and folder) must not
+    # redo hours of processing: only the config's content may trigger reruns
+    copy = tmp_path / "audit" / "study_copy.yaml"
+    copy.parent.mkdir()
+    copy.write_bytes((demo_study.workdir / "config" / "config.yaml").read_bytes())
+    assert _dry_run(demo_study.workdir, "--configfile", str(copy)) == {}
 
 
 def test_one_statistics_parameter_reruns_only_its_dependents(demo_study, tmp_path):

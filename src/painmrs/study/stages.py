@@ -36,6 +36,20 @@ def stage_options(config: Mapping, section: str, source: str | None = None):
     return parsers[section](config.get(section), source)
 
 
+def check_stage_options(config: Mapping, source: str | None = None) -> None:
+    """Parse every stage's options once, when the workflow loads: a bad ``processing``,
+    ``fit``, ``quantify``, ``qc`` or ``stats`` entry stops the run before any job, naming the
+    config file. The jobs then parse the same, already checked sections without the file's
+    name, so that running an identical config under another name or path reruns nothing."""
+    from .batch import processing_options
+
+    for sequence in sorted({str(s.get("sequence")) for s in (config.get("sequences") or {}).values()}):
+        processing_options(config, sequence, source)
+    for section in ("fit", "quantify", "qc"):
+        stage_options(config, section, source)
+    stats_options(config, source)
+
+
 # ---- basis sets --------------------------------------------------------------------------------
 #: Macromolecule model for short-TE PRESS fits: the measured 3 T MM spectrum of Birch et al.
 #: 2017 as one component (consensus: measured MM at short TE). With the LCModel-style
