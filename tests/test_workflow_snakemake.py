@@ -69,8 +69,11 @@ def _workdir(tmp_path: Path, config: dict) -> Path:
         (lambda c: c["groups"].pop("control"), "groups.control"),
         (lambda c: c["execution"].update(scans_per_jbo=3), "execution.scans_per_jbo"),
         (lambda c: c["regions"].update({"../x": {}}), "regions"),
+        # stage options (parsed by the stage libraries, not the schema) are checked at load too
+        (lambda c: c.update(fit={"baseline_stifness": 10}), "fit.baseline_stifness"),
+        (lambda c: c.update(stats={"fdr_q": 2}), "stats.fdr_q"),
     ],
-    ids=["missing-control", "typo", "path-label"],
+    ids=["missing-control", "typo", "path-label", "fit-option-typo", "stats-option-range"],
 )
 def test_bad_config_stops_before_any_job(tmp_path, mutate, key):
     config = base_config()
