@@ -12,7 +12,7 @@ min_version("9.0")
 # The library lives in src/; make it importable when the package is not installed.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from painmrs.study.config import validate_config  # noqa: E402
+from painmrs.study.config import supplied_basis_paths, validate_config  # noqa: E402
 from painmrs.study.inventory import read_scans  # noqa: E402
 from painmrs.study.layout import batch_ids, batches  # noqa: E402
 from painmrs.study.stages import STATS_TABLES, check_stage_options  # noqa: E402
@@ -172,16 +172,8 @@ def user_basis_files(wildcards):
     """The files of the configured basis (sequences.<acq>.basis: one path, or {diff, off} for
     MEGA-PRESS; a folder is listed file by file, so an edited basis reruns the fits); [] when
     the basis is simulated."""
-    basis = config["sequences"][wildcards.acq].get("basis")
-    if not basis:
-        return []
-    paths = (
-        [basis[part] for part in ("diff", "off")]
-        if isinstance(basis, dict)
-        else [basis]
-    )
     files = []
-    for path in paths:
+    for path in supplied_basis_paths(config["sequences"][wildcards.acq].get("basis")):
         if Path(path).is_dir():
             files += sorted(
                 str(p)

@@ -106,33 +106,46 @@ class StudyRun:
         self.config = cfg
 
 
-@pytest.fixture(scope="session")
-def demo_study(tmp_path_factory) -> StudyRun:
-    """The repository's Snakefile run locally (2 cores) on the demo study, in a copy of the
-    workflow files; run once per session and never modified by the tests that share it."""
+def build_once_per_run(tmp_path_factory, name: str, build) -> Path:
+    """The folder ``name``, made by ``build(folder)`` once per pytest run and shared by the
+    xdist workers: the first to take the lock builds it, the others wait and reuse it.
+    ``build`` returns the text kept in the folder's ``.done`` marker."""
     import fcntl
     import shutil
-    import subprocess
-    import time
 
     shared = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         shared = shared.parent  # .../pytest-N/popen-gwK -> .../pytest-N: this run's workers
-    workdir = shared / "demo_study"
-    with open(shared / "demo_study.lock", "w") as lock:
+    workdir = shared / name
+    with open(shared / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (workdir / ".done").exists():
             shutil.rmtree(workdir, ignore_errors=True)
-            copy_workflow(workdir)
-            start = time.monotonic()
-            proc = subprocess.run(snakemake_cmd(workdir, "--cores", "2", limit_s=DEMO_LOCAL_LIMIT_S),
-                                  cwd=workdir, capture_output=True, text=True, env=snakemake_env())
-            seconds = time.monotonic() - start
-            log = proc.stdout + proc.stderr
-            (workdir / ".snakemake_run.log").write_text(log)
-            assert proc.returncode not in (124, 137), f"local demo run exceeded {DEMO_LOCAL_LIMIT_S} s"
-            assert proc.returncode == 0, log[-5000:]
-            (workdir / ".done").write_text(f"{seconds:.1f}\n")
+            workdir.mkdir()
+            (workdir / ".done").write_text(build(workdir) or "")
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def demo_study(tmp_path_factory) -> StudyRun:
+    """The repository's Snakefile run locally (2 cores) on the demo study, in a copy of the
+    workflow files; run once per session and never modified by the tests that share it."""
+    import subprocess
+    import time
+
+    def run_demo(workdir: Path) -> str:
+        copy_workflow(workdir)
+        start = time.monotonic()
+        proc = subprocess.run(snakemake_cmd(workdir, "--cores", "2", limit_s=DEMO_LOCAL_LIMIT_S),
+                              cwd=workdir, capture_output=True, text=True, env=snakemake_env())
+        seconds = time.monotonic() - start
+        log = proc.stdout + proc.stderr
+        (workdir / ".snakemake_run.log").write_text(log)
+        assert proc.returncode not in (124, 137), f"local demo run exceeded {DEMO_LOCAL_LIMIT_S} s"
+        assert proc.returncode == 0, log[-5000:]
+        return f"{seconds:.1f}\n"
+
+    workdir = build_once_per_run(tmp_path_factory, "demo_study", run_demo)
     run = StudyRun(workdir, (workdir / ".snakemake_run.log").read_text(),
                    float((workdir / ".done").read_text()))
     print(f"\nlocal demo run ({DEMO_STUDY_SIZE}): {run.seconds:.0f} s on 2 cores")

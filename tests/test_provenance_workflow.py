@@ -9,7 +9,6 @@ a study summary with a figure, and the project's real rules/provenance.smk.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import build_once_per_run
 
 from painmrs.cli import main
 
@@ -64,21 +64,14 @@ def with_config(workdir: Path, **params) -> Path:
 def study(tmp_path_factory):
     """The mini study, run once locally (about 10 s) and shared by the xdist workers: the
     first one to take the lock runs it, the others reuse it."""
-    shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent  # .../pytest-N/popen-gwK -> .../pytest-N: this run's workers
-    workdir = shared / "provenance_study"
-    with open(shared / "provenance_study.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (workdir / "done").exists():
-            shutil.rmtree(workdir, ignore_errors=True)
-            workdir.mkdir()
-            for name in ("config.yaml", "design.yaml"):
-                shutil.copy(WORKFLOW / name, workdir / name)
-            proc = snakemake(workdir, "--cores", "2")
-            assert proc.returncode == 0, proc.stderr[-3000:]
-            (workdir / "done").touch()
-    return workdir
+
+    def run(workdir: Path) -> None:
+        for name in ("config.yaml", "design.yaml"):
+            shutil.copy(WORKFLOW / name, workdir / name)
+        proc = snakemake(workdir, "--cores", "2")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    return build_once_per_run(tmp_path_factory, "provenance_study", run)
 
 
 def test_run_writes_a_manifest_that_audits_clean(study, capsys):

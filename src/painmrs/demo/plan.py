@@ -325,8 +325,7 @@ def build_plan(design: Design, seed: int | None = None) -> Plan:
                             for s in in_arm
                         ]
                     )
-                    if len(x) >= 3 and x.std() > 0:
-                        zhat = (x - x.mean()) / x.std()
+                    zhat = _standardised(x)
                     r = float(coupling["r"])
                 # Standardised change of every score: the coupled one with exactly r in this arm.
                 unit_change = {}

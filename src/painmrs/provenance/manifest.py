@@ -297,19 +297,14 @@ __all__ = [
 ]
 
 
-def _basis_paths(basis) -> list:
-    """The path(s) of ``sequences.<acq>.basis``: one path, or MEGA-PRESS ``{diff, off}``."""
-    if not basis:
-        return []
-    return [p for p in basis.values() if p] if isinstance(basis, Mapping) else [basis]
-
-
 def study_inputs(config: Mapping, bids_dir: str | None = None) -> list[str]:
     """What a study reads, for the manifest's ``inputs``: the simulation design of a
     simulated study, else the BIDS folder and the vendor files converted into it; and any
     basis set the config supplies (``sequences.<acq>.basis``)."""
+    from ..study.config import supplied_basis_paths
+
     dataset = config.get("dataset", {})
-    bases = sorted({str(path) for s in (config.get("sequences") or {}).values() for path in _basis_paths(s.get("basis"))})
+    bases = sorted({str(p) for s in (config.get("sequences") or {}).values() for p in supplied_basis_paths(s.get("basis"))})
     if dataset.get("simulate"):
         return ([dataset["design"]] if dataset.get("design") else []) + bases
     vendor = dataset.get("vendor_files", [])

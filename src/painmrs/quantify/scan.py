@@ -29,8 +29,12 @@ from .qc import QCRules
 from .table import fit_table, write_fit_table
 
 
-def with_macromolecules(basis: BasisSet, names: Sequence[str] = ("MM09", "MM12", "MM14", "MM17", "MM20")) -> BasisSet:
-    """``basis`` plus parametric MM components scaled to the basis' own per-proton unit."""
+def with_macromolecules(
+    basis: BasisSet, names: Sequence[str] = ("MM09", "MM12", "MM14", "MM17", "MM20"), *, scale_from: BasisSet | None = None
+) -> BasisSet:
+    """``basis`` plus parametric MM components scaled to the basis' own per-proton unit, or to
+    that of ``scale_from`` when ``basis`` cannot calibrate it (a MEGA-PRESS DIFF has no Cr;
+    DIFF = ON - OFF shares OFF's scale)."""
     from ..basis.macromolecules import mm_basis
 
     names = [n for n in names if n not in basis.names]
@@ -38,7 +42,7 @@ def with_macromolecules(basis: BasisSet, names: Sequence[str] = ("MM09", "MM12",
         return basis
     mm = mm_basis(tuple(names), spectrometer_mhz=basis.spectrometer_mhz, dwell_s=basis.dwell_s, n_points=basis.n_points,
                   ppm_reference=basis.ppm_reference)
-    unit, _ = basis_proton_unit(basis)
+    unit, _ = basis_proton_unit(scale_from if scale_from is not None else basis)
     fids = np.concatenate([basis.fids, unit * resample_basis(mm, basis.n_points, basis.dwell_s)], axis=1)
     return basis.replace(names=basis.names + tuple(mm.names), fids=fids)
 

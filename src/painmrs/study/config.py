@@ -215,6 +215,14 @@ def _cross_check(config: Mapping) -> list[tuple[str, str]]:
     return problems
 
 
+def supplied_basis_paths(basis) -> list:
+    """The path(s) of ``sequences.<acq>.basis``: [] (simulated), one path, or the MEGA-PRESS
+    ``{diff, off}`` pair in that order."""
+    if not basis:
+        return []
+    return [basis[part] for part in ("diff", "off") if basis.get(part)] if isinstance(basis, Mapping) else [basis]
+
+
 def _unquoted_off_keys(config: dict) -> None:
     """YAML 1.1 (PyYAML, Snakemake) reads an unquoted ``off`` key as the boolean false: give
     ``sequences.<acq>.basis: {diff: PATH, off: PATH}`` its ``off`` key back (in place)."""

@@ -96,12 +96,9 @@ def build_basis(
                 include_mm=True,
                 **grid,
             )
-            # Components the editing leaves unchanged (ON == OFF: NAA, Cr, Cho ... with ideal
-            # pulses) are exactly zero in DIFF: unidentifiable there, so they are not fitted.
             diff, off = sets["DIFF"], sets["OFF"]
-            energy = lambda b, name: float(np.sum(np.abs(b.fid(name)) ** 2))  # noqa: E731
-            edited = [n for n in diff.names if n not in off.names or energy(diff, n) > 1e-6 * energy(off, n)]
-            diff = diff.subset(edited)
+            empty = _unedited(diff)
+            diff = diff.subset([n for n in diff.names if n not in empty])
         write_fsl_basis(diff, out / "diff")
         write_fsl_basis(off, out / "off")
         names = {"diff": list(diff.names), "off": list(off.names)}
@@ -182,9 +179,9 @@ def _user_mega_basis(sequence: Mapping[str, Any], sample, sample_scan, key: str,
     checked like a PRESS basis (field, TE), DIFF must hold the edit target and OFF Cr or PCr.
     Empty DIFF components are dropped, the co-edited MM30 is added to a DIFF without MM, and
     both get the sequence labels the fit checks (MEGA-PRESS:DIFF / MEGA-PRESS:OFF)."""
-    from ..basis.macromolecules import EDITED_MM, mm_basis
+    from ..basis.macromolecules import EDITED_MM
     from ..fitting.model import is_macromolecule
-    from ..fitting.water import basis_proton_unit
+    from ..quantify.scan import with_macromolecules
 
     field = f"{key}.basis"
     given = sequence["basis"]
@@ -197,9 +194,7 @@ def _user_mega_basis(sequence: Mapping[str, Any], sample, sample_scan, key: str,
                                      allowed_sequences=MEGA_PART_SEQUENCES["off"])
     _require_tcr(off, off_path, f"{field}.off")
 
-    # Like the simulated DIFF: what editing leaves unchanged is ~zero there and unidentifiable.
-    energy = np.sum(np.abs(diff.fids) ** 2, axis=0)
-    empty = [n for n, e in zip(diff.names, energy) if e <= DIFF_ZERO_ENERGY * energy.max()]  # all of an all-zero DIFF
+    empty = _unedited(diff)
     target = sequence.get("edit_target", "GABA")
     if target not in diff.names or target in empty:
         why = "is empty (zero)" if target in diff.names else "is missing"
@@ -217,17 +212,18 @@ def _user_mega_basis(sequence: Mapping[str, Any], sample, sample_scan, key: str,
     if present:
         log.info("DIFF basis has macromolecule component(s) %s: no co-edited MM added", present)
     else:
-        # As in quantify.scan.with_macromolecules, the parametric MM is scaled to the basis'
-        # per-proton unit, calibrated on Cr; DIFF has no Cr (unedited) and DIFF = ON - OFF
-        # shares OFF's scale, so OFF calibrates it (with_macromolecules(diff) cannot).
-        unit, _ = basis_proton_unit(off)
-        mm = mm_basis(EDITED_MM, spectrometer_mhz=diff.spectrometer_mhz, dwell_s=diff.dwell_s, n_points=diff.n_points,
-                      ppm_reference=diff.ppm_reference)
-        fids = np.concatenate([diff.fids, unit * mm.fids], axis=1)
-        meta = dict(diff.meta, macromolecules=list(EDITED_MM))
-        diff = diff.replace(names=diff.names + EDITED_MM, fids=fids, meta=meta)
+        diff = with_macromolecules(diff, EDITED_MM, scale_from=off)
+        diff = diff.replace(meta=dict(diff.meta, macromolecules=list(EDITED_MM)))
         log.info("DIFF basis has no macromolecule component: adding the co-edited %s", list(EDITED_MM))
     return diff.replace(sequence="MEGA-PRESS:DIFF"), off.replace(sequence="MEGA-PRESS:OFF")
+
+
+def _unedited(diff) -> list[str]:
+    """DIFF components with no edited signal (energy at most DIFF_ZERO_ENERGY of the largest;
+    all of an all-zero DIFF): what editing leaves unchanged (NAA, Cr, Cho ... with ideal
+    pulses) cancels in ON - OFF and cannot be identified there, so it is not fitted."""
+    energy = np.sum(np.abs(diff.fids) ** 2, axis=0)
+    return [n for n, e in zip(diff.names, energy) if e <= DIFF_ZERO_ENERGY * energy.max()]
 
 
 def _require_tcr(basis, path: Path, field: str) -> None:
