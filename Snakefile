@@ -30,9 +30,7 @@ if TRUTH:
     include: "rules/validation.smk"
 
 
-if Path(workflow.basedir, "rules", "provenance.smk").exists():
-
-    include: "rules/provenance.smk"
+include: "rules/provenance.smk"
 
 
 rule all:

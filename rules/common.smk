@@ -210,7 +210,8 @@ def batch_runtime(wildcards):
 
 # ---- final targets --------------------------------------------------------------------------
 def final_targets(wildcards):
-    """Every stage that exists: the inventory, then each later stage's study-level outputs."""
+    """The inventory, each later stage's study-level outputs and the run's provenance
+    manifest (PROVENANCE_MANIFEST, rules/provenance.smk)."""
     targets = [
         f"{INVENTORY}/scans.tsv",
         f"{RESULTS}/qc/qc.tsv",
@@ -219,6 +220,5 @@ def final_targets(wildcards):
     ]
     if TRUTH:
         targets.append(f"{RESULTS}/validation/recovery.tsv")
-    if "PROVENANCE_MANIFEST" in globals():  # rules/provenance.smk: the run's manifest
-        targets.append(PROVENANCE_MANIFEST)
+    targets.append(PROVENANCE_MANIFEST)
     return targets

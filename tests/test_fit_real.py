@@ -10,9 +10,10 @@ Glx 11.51 +- 4.19 mM (ratio-to-Cr column: tNAA/Cr 1.55, tCho/Cr 0.55 as a peak-a
 i.e. ~0.18 molar, mI/Cr 0.60, Glx/Cr 1.33). The ranges below span those means +- ~2 SD of
 the concentrations propagated to a ratio, widened to hold both columns' values.
 
-Reading note: the NIfTI-MRS files are loaded through the ``nifti_mrs`` package (which applies
-the standard's conjugation); painmrs.io.nifti_mrs.read currently reads spec2nii output
-mirrored about 4.65 ppm (xfail in tests/test_convert_real.py).
+Reading note: painmrs.io.nifti_mrs.read conjugates the on-disk NIfTI-MRS frame (as the
+``nifti-mrs`` package does), so spec2nii output reads with NAA at 2.01 ppm, not mirrored about
+4.65 ppm (asserted by tests/test_processing_real.py::test_converted_scan_reads_unmirrored and
+tests/test_convert_real.py::test_converted_spectrum_has_naa_at_2ppm).
 """
 
 from __future__ import annotations

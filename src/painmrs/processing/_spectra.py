@@ -18,10 +18,6 @@ def to_spectrum(fid: np.ndarray, n: int | None = None) -> np.ndarray:
     return scipy.fft.fftshift(scipy.fft.fft(fid, n=n, axis=0, workers=1), axes=0)
 
 
-def to_fid(spec: np.ndarray) -> np.ndarray:
-    return scipy.fft.ifft(scipy.fft.ifftshift(spec, axes=0), axis=0, workers=1)
-
-
 def ppm_axis(n: int, dwell_s: float, mhz: float, reference: float = 4.65) -> np.ndarray:
     return reference + scipy.fft.fftshift(scipy.fft.fftfreq(n, dwell_s)) / mhz
 
