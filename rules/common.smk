@@ -5,17 +5,21 @@ import re
 import sys
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
 # The library lives in src/; make it importable when the package is not installed.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from painmrs.study.config import supplied_basis_paths, validate_config  # noqa: E402
+from painmrs.study.config import (  # noqa: E402
+    check_workflow_config,
+    read_yaml_strict,
+    supplied_basis_paths,
+)
 from painmrs.study.inventory import read_scans  # noqa: E402
 from painmrs.study.layout import batch_ids, batches  # noqa: E402
-from painmrs.study.stages import STATS_TABLES, check_stage_options  # noqa: E402
+from painmrs.study.stages import STATS_TABLES  # noqa: E402
 
 
 def _config_source():
@@ -23,14 +27,19 @@ def _config_source():
     return ", ".join(files) if files else "config/config.yaml"
 
 
-# Our validator words errors as "<file>: field 'groups.control': ..."; snakemake's validate
-# then runs the same schema (and fills its defaults) in the snakemake-workflows idiom.
+# Snakemake's YAML loader keeps the last of two equal keys silently: re-read the config
+# file(s) with painmrs' strict loader, which refuses them (naming the file and the key).
+for _configfile in workflow.overwrite_configfiles or ["config/config.yaml"]:
+    if Path(_configfile).is_file():
+        read_yaml_strict(_configfile)
+
+# The checks `painmrs validate` runs too (one function): our validator words errors as
+# "<file>: field 'groups.control': ..."; snakemake's validate runs the same schema (and fills
+# its defaults) in the snakemake-workflows idiom; then every stage's options, so that jobs
+# need not know the config file's name (a param that would rerun them whenever the same
+# config is used under another name).
 CONFIG_SOURCE = _config_source()
-validate_config(config, CONFIG_SOURCE)
-validate(config, "../config/schemas/config.schema.yaml")
-# Every stage's options too, so that jobs need not know the config file's name (a param that
-# would rerun them whenever the same config is used under another name).
-check_stage_options(config, CONFIG_SOURCE)
+check_workflow_config(config, CONFIG_SOURCE)
 
 RESULTS = config["results_dir"]
 BIDS = config["dataset"]["bids_dir"]

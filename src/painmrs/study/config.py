@@ -150,6 +150,16 @@ def _fill_defaults(instance: Any, schema: Mapping, root: Mapping) -> None:
             _fill_defaults(item, schema["items"], root)
 
 
+#: Metabolite names the fits report (DEVELOPERS.md): basis metabolites, macromolecule and lipid
+#: components, and the combinations; analysis filters naming anything else are errors.
+KNOWN_METABOLITES = (
+    "NAA", "NAAG", "Cr", "PCr", "GPC", "PCh", "mI", "sI", "Glu", "Gln", "GABA", "GSH", "Lac", "Asp",
+    "Tau", "Gly", "Ala", "Glc", "PE",
+    "MM09", "MM12", "MM14", "MM17", "MM20", "MM30", "MM_3T", "Lip09", "Lip13", "Lip20",
+    "tNAA", "tCr", "tCho", "Glx", "GABA+", "GABA+_gauss", "mI+Gly",
+)
+
+
 def _cross_check(config: Mapping) -> list[tuple[str, str]]:
     """References between sections that a JSON schema cannot express."""
     problems: list[tuple[str, str]] = []
@@ -166,13 +176,31 @@ def _cross_check(config: Mapping) -> list[tuple[str, str]]:
             if value not in declared:
                 problems.append((f"{key}[{i}]", f"{value!r} is not a declared {what} ({', '.join(declared)})"))
 
+    def check_metabolites(key: str, values):
+        for i, value in enumerate(values or []):
+            if value not in KNOWN_METABOLITES:
+                close = difflib.get_close_matches(str(value), KNOWN_METABOLITES, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append((f"{key}[{i}]", f"{value!r} is not a metabolite painmrs reports{hint}; "
+                                                f"known: {', '.join(KNOWN_METABOLITES)}"))
+
     analysis = config.get("analysis") or {}
     for name, family in (analysis.get("families") or {}).items():
         check(f"analysis.families.{name}.groups", family.get("groups"), groups, "group")
         check(f"analysis.families.{name}.regions", family.get("regions"), regions, "region")
+        check_metabolites(f"analysis.families.{name}.metabolites", family.get("metabolites"))
+        if family.get("kind") in ("group", "correlation"):
+            # These families compare / correlate within patient groups: the control group is
+            # never one of them (it would be dropped, leaving "every patient group").
+            for i, value in enumerate(family.get("groups") or []):
+                if value == control:
+                    problems.append((f"analysis.families.{name}.groups[{i}]",
+                                     f"{value!r} is the control group (groups.control): a {family['kind']} family "
+                                     "lists patient groups only"))
     for name, design in (analysis.get("designs") or {}).items():
         check(f"analysis.designs.{name}.groups", design.get("groups"), groups, "group")
         check(f"analysis.designs.{name}.regions", design.get("regions"), regions, "region")
+        check_metabolites(f"analysis.designs.{name}.metabolites", design.get("metabolites"))
         treatments = design.get("treatments") or []
         if design.get("control_treatment") not in treatments:
             problems.append(
@@ -272,19 +300,106 @@ def validate_config(config: dict, path: str | os.PathLike | None = "config") -> 
     return config
 
 
-def load_config(path: str | os.PathLike) -> dict:
-    """Read a YAML config file and validate it (see :func:`validate_config`)."""
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key_path: str, line: int, first_line: int):
+        super().__init__(key_path)
+        self.key_path, self.line, self.first_line = key_path, line, first_line
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader (YAML 1.1, as Snakemake reads configs), refusing a key given twice
+    in one mapping (PyYAML keeps the last one silently)."""
+
+    _parents: tuple = ()
+
+
+def _construct_strict_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:  # before merging: a key may override a merged (<<: *anchor) one
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            continue
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            where = ".".join(str(k) for k in (*_key_trail(node), key))
+            raise _DuplicateKey(where, line, seen[key])
+        seen[key] = line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+def _key_trail(node) -> tuple:
+    return getattr(node, "_painmrs_trail", ())
+
+
+def _annotate(node, trail=()) -> None:
+    """Record on every mapping node its dotted key path (for the duplicate-key message)."""
+    if isinstance(node, yaml.MappingNode):
+        node._painmrs_trail = trail
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+            _annotate(value_node, (*trail, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _annotate(item, (*trail[:-1], f"{trail[-1]}[{i}]") if trail else (f"[{i}]",))
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_strict_mapping)
+
+
+def read_yaml_strict(path: str | os.PathLike) -> Any:
+    """Parse a YAML config file like ``yaml.safe_load`` but refuse duplicate keys: an
+    ``InputError`` naming the file, the dotted key and the line of both occurrences."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, None, "config file does not exist")
     try:
         with path.open(encoding="utf-8") as fh:
-            config = yaml.safe_load(fh)
+            loader = _StrictLoader(fh)
+            try:
+                node = loader.get_single_node()
+                if node is None:
+                    return None
+                _annotate(node)
+                return loader.construct_document(node)
+            finally:
+                loader.dispose()
+    except _DuplicateKey as exc:
+        raise InputError(path, exc.key_path, f"duplicate key (line {exc.line}; first given on line "
+                                             f"{exc.first_line}): YAML would silently keep the last one",
+                         row=exc.line) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         row = None if mark is None else mark.line + 1
         raise InputError(path, None, f"not valid YAML: {getattr(exc, 'problem', exc)}", row=row) from None
+
+
+def load_config(path: str | os.PathLike) -> dict:
+    """Read a YAML config file (duplicate keys refused) and validate it (see
+    :func:`validate_config`)."""
+    config = read_yaml_strict(path)
     return validate_config(config if config is not None else {}, path)
+
+
+def check_workflow_config(config: dict, source: str | os.PathLike | None = "config") -> dict:
+    """Every check the workflow runs when it loads (rules/common.smk) and ``painmrs validate``
+    runs too, so the two accept and refuse the same configs with the same messages: our schema
+    validation with file-and-key messages (defaults filled in), Snakemake's own schema
+    validation (the snakemake-workflows idiom), and every stage's options."""
+    from .stages import check_stage_options
+
+    validate_config(config, source)
+    try:
+        from snakemake.utils import validate as snakemake_validate
+    except ImportError:  # the library without Snakemake: our validator ran the same schema
+        snakemake_validate = None
+    if snakemake_validate is not None:
+        snakemake_validate(config, str(schema_dir() / CONFIG_SCHEMA))
+    check_stage_options(config, source)
+    return config
 
 
 def scans_per_job(config: Mapping) -> int:
