@@ -421,6 +421,19 @@ CONFIG_CASES = [
      "field 'qc.max_crlb_pct_by_metabolite.GABA': -50 is out of range: must be > 0"),
     ("config_old_and_new_policy_key", lambda c: c["execution"].update(on_scan_error="skip"),
      "field 'execution.on_scan_error': deprecated name of 'execution.on_bad_scan': give only on_bad_scan"),
+    # analysis filters naming nothing: used to give 0 rows / every patient group silently
+    ("config_unknown_metabolite", lambda c: c["analysis"]["families"]["group_differences"].update(metabolites=["NAAA"]),
+     "field 'analysis.families.group_differences.metabolites[0]': 'NAAA' is not a metabolite painmrs reports "
+     "(did you mean 'NAA'?)"),
+    ("config_unknown_design_metabolite", lambda c: c["analysis"]["designs"]["acupuncture"].update(metabolites=["GABA", "Glutamate"]),
+     "field 'analysis.designs.acupuncture.metabolites[1]': 'Glutamate' is not a metabolite painmrs reports"),
+    ("config_control_group_as_patient_group", lambda c: c["analysis"]["families"]["group_differences"].update(groups=["HC"]),
+     "field 'analysis.families.group_differences.groups[0]': 'HC' is the control group (groups.control): "
+     "a group family lists patient groups only"),
+    ("config_control_group_in_correlations", lambda c: c["analysis"]["families"]["pain_correlations"].update(groups=["cLBP", "HC"]),
+     "field 'analysis.families.pain_correlations.groups[1]': 'HC' is the control group"),
+    # a stage option the schema lets through (the qc library refuses it when the workflow loads)
+    ("config_unknown_qc_key", lambda c: c["qc"].update(max_crlb=20), "field 'qc.max_crlb'"),
 ]
 
 
@@ -430,6 +443,66 @@ def test_bad_config_is_an_error_naming_the_key(tmp_path, capsys, case, mutate, e
     mutate(config)
     code, out = _validate(capsys, tmp_path / "absent", config, tmp_path)
     assert code == 2 and f"painmrs validate: error: {tmp_path / 'study.yaml'}, {expected}" in out, out
+
+
+def test_age_family_may_list_the_control_group():
+    from painmrs.study.config import validate_config
+
+    config = _config("exclude")
+    assert config["analysis"]["families"]["ageing"]["groups"] == ["HC"]  # ageing within controls
+    validate_config(config, "study.yaml")
+
+
+def test_duplicate_yaml_key_is_an_error(tmp_path, capsys):
+    """PyYAML keeps the last of two equal keys silently; the config loader refuses them."""
+    from painmrs.study.config import load_config
+
+    text = yaml.safe_dump(_config("exclude"), sort_keys=False)
+    assert "\nqc:\n" in text
+    path = tmp_path / "study.yaml"
+    path.write_text(text.replace("\nqc:\n", "\nqc:\n  min_snr: 3\n", 1), encoding="utf-8")
+    assert yaml.safe_load(path.read_text())["qc"]["min_snr"] != 3  # what a plain loader does
+    line = path.read_text().splitlines().index("  min_snr: 3") + 1
+    with pytest.raises(InputError) as info:
+        load_config(path)
+    assert info.value.field == "qc.min_snr" and info.value.row > line
+    assert f"first given on line {line}" in str(info.value)
+    code = main(["validate", "--config", str(path), "--bids", str(tmp_path / "absent")])
+    out = capsys.readouterr()
+    assert code == 2 and f"{path}, row {info.value.row}, field 'qc.min_snr': duplicate key" in out.err + out.out
+
+
+def test_yaml_merge_key_may_be_overridden(tmp_path):
+    from painmrs.study.config import read_yaml_strict
+
+    path = tmp_path / "x.yaml"
+    path.write_text("base: &b {p: 1, q: 2}\nm:\n  <<: *b\n  p: 5\n", encoding="utf-8")
+    assert read_yaml_strict(path) == {"base": {"p": 1, "q": 2}, "m": {"p": 5, "q": 2}}
+
+
+@pytest.mark.parametrize("where", ["family", "group_comparison", "longitudinal"])
+def test_covariate_not_in_the_tables_is_an_error(tmp_path, capsys, where):
+    """A covariate that is no participants/sessions column used to be dropped with a note."""
+    bids = _table_study(tmp_path)
+    config = _config("exclude")
+    if where == "family":
+        config["analysis"]["families"]["group_differences"]["covariates"] = ["age", "bmi"]
+        key = "analysis.families.group_differences.covariates"
+    elif where == "group_comparison":
+        config.setdefault("stats", {})["group_comparison"] = {"covariates": ["bmi"]}
+        key = "stats.group_comparison.covariates"
+    else:
+        config.setdefault("stats", {})["longitudinal"] = [
+            {"name": "acupuncture", "design": "parallel", "study": "acupuncture", "covariates": ["sex", "bmi"]}]
+        key = "stats.longitudinal[0].covariates"
+    code, out = _validate(capsys, bids, config, tmp_path)
+    assert code == 2, out
+    assert f"painmrs validate: error: {tmp_path / 'study.yaml'}, field '{key}': covariate 'bmi' is not a column of" in out, out
+    # the same config with a real participants column (and scan-level f_gm) is accepted
+    config = _config("exclude")
+    config["analysis"]["families"]["group_differences"]["covariates"] = ["age", "pain_nrs", "f_gm"]
+    code, out = _validate(capsys, bids, config, tmp_path)
+    assert code == 0, out
 
 
 def test_deprecated_policy_key_is_renamed(caplog):

@@ -110,10 +110,58 @@ def check_headers(bids: Path, scans: pd.DataFrame, sequences: Mapping, on_bad_sc
     return order.drop(columns="_excluded").reset_index(drop=True)
 
 
-def build_inventory(bids_dir: str | os.PathLike, config: Mapping, *, read_headers: bool = True, log=None) -> Inventory:
+#: Scan-level columns of the study table (from the fits and QC) a model may adjust for.
+SCAN_COVARIATES = ("f_gm", "f_wm", "f_csf", "snr", "fwhm_hz")
+
+
+def configured_covariates(config: Mapping) -> list[tuple[str, str]]:
+    """(dotted config key, covariate) for every covariate the config names explicitly
+    (``analysis.families.<name>.covariates``, ``stats.group_comparison.covariates``,
+    ``stats.correlation.covariates``, ``stats.longitudinal[i].covariates``)."""
+
+    def listed(value) -> list[str]:
+        if value is None:
+            return []
+        return [str(value)] if isinstance(value, str) else [str(v) for v in value] if isinstance(value, (list, tuple)) else []
+
+    found = []
+    analysis = config.get("analysis") or {}
+    for name, family in sorted((analysis.get("families") or {}).items()):
+        if isinstance(family, Mapping):
+            key = f"analysis.families.{name}.covariates"
+            found += [(key, c) for c in listed(family.get("covariates"))]
+    stats = config.get("stats") or {}
+    for section in ("group_comparison", "correlation"):
+        if isinstance(stats.get(section), Mapping):
+            found += [(f"stats.{section}.covariates", c) for c in listed(stats[section].get("covariates"))]
+    for i, study in enumerate(stats.get("longitudinal") or []):
+        if isinstance(study, Mapping):
+            found += [(f"stats.longitudinal[{i}].covariates", c) for c in listed(study.get("covariates"))]
+    return found
+
+
+def check_covariates(config: Mapping, participants: pd.DataFrame, sessions: pd.DataFrame,
+                     participants_file, config_source=None) -> None:
+    """Every covariate the config names must be a participants.tsv or sessions column (or a
+    scan-level column of the study table): a missing one would otherwise be dropped from the
+    model with only a note. ``InputError`` naming the config file and key."""
+    available = (set(participants.columns) | set(sessions.columns) | set(SCAN_COVARIATES)) - {
+        "participant_id", "session_id", "subject"}
+    for key, covariate in configured_covariates(config):
+        if covariate not in available:
+            raise InputError(
+                config_source or "config", key,
+                f"covariate {covariate!r} is not a column of {participants_file} or the sessions tables "
+                f"nor a scan-level column ({', '.join(SCAN_COVARIATES)}); available: {', '.join(sorted(available))}",
+            )
+
+
+def build_inventory(bids_dir: str | os.PathLike, config: Mapping, *, read_headers: bool = True, log=None,
+                    config_source: str | os.PathLike | None = None) -> Inventory:
     """Scans, participants and sessions of an MRS-BIDS study, cross-checked. Table and layout
     problems are errors; a scan with a bad header is an error or an exclusion, as
-    ``execution.on_bad_scan`` says."""
+    ``execution.on_bad_scan`` says. Covariates the config names must be table columns
+    (:func:`check_covariates`; ``config_source`` names the config file in that error)."""
     bids = Path(bids_dir)
     scans = find_scans(bids, config["sequences"])
     if scans.empty:
@@ -153,6 +201,7 @@ def build_inventory(bids_dir: str | os.PathLike, config: Mapping, *, read_header
             table = pd.DataFrame({"subject": subject, "session_id": scanned_sessions})
         frames.append(table)
     sessions = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["subject", "session_id"])
+    check_covariates(config, participants, sessions, participants_file, config_source)
     return Inventory(scans=scans, participants=participants, sessions=sessions)
 
 
