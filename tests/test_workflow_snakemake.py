@@ -87,6 +87,50 @@ def test_bad_config_stops_before_any_job(tmp_path, mutate, key):
     assert "simulate_demo" not in out  # no job was planned
 
 
+def _duplicate_qc_key(text: str) -> str:
+    assert "\nqc:\n" in text
+    return text.replace("\nqc:\n", "\nqc:\n  min_snr: 3\n", 1)
+
+
+@pytest.mark.parametrize(
+    "mutate, edit_text, key",
+    [
+        (lambda c: c["qc"].update(max_crlb=20), None, "qc.max_crlb"),  # a stage option, not the schema
+        (lambda c: c["analysis"]["families"]["group_differences"].update(metabolites=["NAAA"]), None,
+         "analysis.families.group_differences.metabolites[0]"),
+        (None, _duplicate_qc_key, "qc.min_snr"),  # Snakemake's YAML loader keeps the last one
+    ],
+    ids=["qc-stage-key", "unknown-metabolite", "duplicate-yaml-key"],
+)
+def test_painmrs_validate_refuses_what_the_workflow_refuses(tmp_path, mutate, edit_text, key):
+    """`painmrs validate` runs the workflow's load-time checks: the same config is refused by
+    both, with the same message (file and key)."""
+    config = base_config()
+    if mutate:
+        mutate(config)
+    text = yaml.safe_dump(config, sort_keys=False)
+    study = tmp_path / "study.yaml"
+    study.write_text(edit_text(text) if edit_text else text, encoding="utf-8")
+    check = _run([str(BIN / "painmrs"), "validate", "--config", str(study), "--bids", str(tmp_path / "absent")])
+    assert check.returncode == 2, check.stdout + check.stderr
+    lines = [ln for ln in (check.stdout + check.stderr).splitlines() if ln.startswith("painmrs validate: error: ")]
+    message = lines[0].removeprefix("painmrs validate: error: ")
+    assert message.startswith(f"{study}") and f"field '{key}'" in message, message
+    proc = _run([str(BIN / "snakemake"), "-n", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "--configfile", str(study)])
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and message in out, out
+    assert "simulate_demo" not in out  # no job was planned
+
+
+def test_duplicate_key_in_the_default_config_stops_the_workflow(tmp_path):
+    work = _workdir(tmp_path, base_config())
+    path = work / "config" / "config.yaml"
+    path.write_text(_duplicate_qc_key(path.read_text()), encoding="utf-8")
+    proc = _run([str(BIN / "snakemake"), "-n", "-s", str(ROOT / "Snakefile"), "-d", str(work)])
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "field 'qc.min_snr': duplicate key" in out and "config.yaml" in out, out
+
+
 # facts.md §1.2 B: healthy adults, random-effects meta-analytic mean +/- SD (IU ~ mM):
 # tNAA 11.27 +/- 3.83, tCr 10.17 +/- 2.38; tNAA/tCr 1.55 (SD not given there).
 HEALTHY_RANGE_MM = {"tNAA": (11.27 - 2 * 3.83, 11.27 + 2 * 3.83), "tCr": (10.17 - 2 * 2.38, 10.17 + 2 * 2.38)}
