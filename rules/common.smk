@@ -17,7 +17,7 @@ from painmrs.study.config import (  # noqa: E402
     read_yaml_strict,
     supplied_basis_paths,
 )
-from painmrs.study.inventory import read_scans  # noqa: E402
+from painmrs.study.inventory import check_covariates_on_disk, read_scans  # noqa: E402
 from painmrs.study.layout import batch_ids, batches  # noqa: E402
 from painmrs.study.stages import STATS_TABLES  # noqa: E402
 
@@ -40,6 +40,10 @@ for _configfile in workflow.overwrite_configfiles or ["config/config.yaml"]:
 # config is used under another name).
 CONFIG_SOURCE = _config_source()
 check_workflow_config(config, CONFIG_SOURCE)
+# A study on disk: the covariates the config names must be columns of its tables (the
+# inventory job checks it again, for a simulated or converted study).
+if not config["dataset"]["simulate"]:
+    check_covariates_on_disk(config, config["dataset"]["bids_dir"], CONFIG_SOURCE)
 
 RESULTS = config["results_dir"]
 BIDS = config["dataset"]["bids_dir"]

@@ -122,6 +122,27 @@ def test_painmrs_validate_refuses_what_the_workflow_refuses(tmp_path, mutate, ed
     assert "simulate_demo" not in out  # no job was planned
 
 
+def test_unknown_covariate_of_a_study_on_disk_stops_the_workflow(tmp_path):
+    """A covariate that is no participants/sessions column (here `bmi`) stops the workflow at
+    load, naming the config file and key (it used to be dropped from the model with a note)."""
+    from study_fixtures import make_study
+
+    bids = make_study(tmp_path)
+    config = base_config()
+    config["dataset"] = {"name": "study", "simulate": False, "bids_dir": str(bids)}
+    config["analysis"]["families"]["group_differences"]["covariates"] = ["age", "bmi"]
+    study = tmp_path / "study.yaml"
+    study.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    proc = _run([str(BIN / "snakemake"), "-n", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "--configfile", str(study)])
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert f"{study}, field 'analysis.families.group_differences.covariates': covariate 'bmi' is not a column of" in out, out
+    config["analysis"]["families"]["group_differences"]["covariates"] = ["age", "pain_nrs"]
+    study.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    proc = _run([str(BIN / "snakemake"), "-n", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "--configfile", str(study)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_duplicate_key_in_the_default_config_stops_the_workflow(tmp_path):
     work = _workdir(tmp_path, base_config())
     path = work / "config" / "config.yaml"

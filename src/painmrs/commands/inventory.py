@@ -20,7 +20,7 @@ def run(args) -> int:
 
     config = load_config(args.config)
     bids = Path(args.bids or config["dataset"]["bids_dir"])
-    inv = build_inventory(bids, config)
+    inv = build_inventory(bids, config, config_source=str(args.config))
     out = Path(args.out)
     write_inventory(inv, out / "scans.tsv", out / "participants.tsv", out / "sessions.tsv")
     print(f"{out / 'scans.tsv'}: {len(inv.scans)} scans")

@@ -156,6 +156,26 @@ def check_covariates(config: Mapping, participants: pd.DataFrame, sessions: pd.D
             )
 
 
+def check_covariates_on_disk(config: Mapping, bids_dir: str | os.PathLike, config_source=None) -> None:
+    """:func:`check_covariates` from the header lines of ``participants.tsv`` and the sessions
+    tables only (cheap enough for the workflow's load, before the inventory job, of a study
+    already on disk); nothing to check when participants.tsv is absent."""
+    bids = Path(bids_dir)
+    participants_file = bids / "participants.tsv"
+    if not participants_file.is_file():
+        return
+
+    def header(path: Path) -> list[str]:
+        with path.open(encoding="utf-8-sig") as fh:
+            return [c.strip() for c in fh.readline().rstrip("\r\n").split("\t")]
+
+    session_columns: set[str] = set()
+    for path in sorted(bids.glob("sub-*/sub-*_sessions.tsv")):
+        session_columns |= set(header(path))
+    check_covariates(config, pd.DataFrame(columns=header(participants_file)),
+                     pd.DataFrame(columns=sorted(session_columns)), participants_file, config_source)
+
+
 def build_inventory(bids_dir: str | os.PathLike, config: Mapping, *, read_headers: bool = True, log=None,
                     config_source: str | os.PathLike | None = None) -> Inventory:
     """Scans, participants and sessions of an MRS-BIDS study, cross-checked. Table and layout
