@@ -29,7 +29,8 @@ class BuildPyWithData(build_py):
             if not files:
                 raise RuntimeError(f"setup.py: no {folder}/{pattern} to package")
             target = Path(self.build_lib) / "painmrs" / "_data" / dest
-            target.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(target, ignore_errors=True)  # no stale copies from an earlier build
+            target.mkdir(parents=True)
             for src in files:
                 shutil.copyfile(src, target / src.name)
 
