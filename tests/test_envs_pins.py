@@ -132,3 +132,10 @@ def test_pin_mismatch_is_detected(tmp_path):
     bad.write_text("dependencies:\n  - python=3.11\n  - pip:\n      - numpy==1.26.4\n", encoding="utf-8")
     with pytest.raises(AssertionError, match="numpy==1.26.4"):
         test_env_pins_match_constraints(bad)
+
+
+def test_range_check_can_fail():
+    """The constraints-in-range check can fail."""
+    assert _satisfies("2.4.6", ">=2.0,<3")
+    assert not _satisfies("3.0.0", ">=2.0,<3")
+    assert not _satisfies("1.26.4", ">=2.0,<3")
