@@ -7,11 +7,16 @@ import os
 from pathlib import Path
 
 NAME = "simulate"
+DEFAULT_DESIGN = "config/demo/design.yaml"
 HELP = "simulate the demo study from a design (config/demo/design.yaml): OUT/bids + OUT/truth"
 
 
 def configure(parser) -> None:
-    parser.add_argument("--design", default="config/demo/design.yaml", help="study design YAML (default %(default)s)")
+    parser.add_argument(
+        "--design",
+        default=None,
+        help=f"study design YAML (default {DEFAULT_DESIGN} if it exists, else the copy installed with painmrs)",
+    )
     parser.add_argument(
         "--size", default="demo", help="size section of the design: demo, full, tiny ... (default %(default)s)"
     )
@@ -25,12 +30,23 @@ def configure(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
+def _design(path: str | None) -> str:
+    if path is not None:
+        return path
+    if Path(DEFAULT_DESIGN).is_file():
+        return DEFAULT_DESIGN
+    from ..resources import demo_design
+
+    found = demo_design()
+    return str(found) if found is not None else DEFAULT_DESIGN
+
+
 def run(args) -> int:
     from ..demo.study import simulate_study
 
     out = Path(args.out)
     summary = simulate_study(
-        args.design,
+        _design(args.design),
         args.bids or out / "bids",
         args.truth or out / "truth",
         size=args.size,

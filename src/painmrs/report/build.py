@@ -467,8 +467,9 @@ def _cross_sectional(ok: pd.DataFrame, config: Mapping, which: str = "group_comp
 def _snr_fwhm_text(scans: pd.DataFrame) -> str:
     parts = []
     for acq, d in scans.groupby("acq"):
-        s = pd.to_numeric(d.get("snr"), errors="coerce")
-        f = pd.to_numeric(d.get("fwhm_hz"), errors="coerce")
+        # a table without the snr / fwhm_hz columns (pd.to_numeric(None) is a scalar NaN)
+        s = pd.to_numeric(d["snr"], errors="coerce") if "snr" in d else None
+        f = pd.to_numeric(d["fwhm_hz"], errors="coerce") if "fwhm_hz" in d else pd.Series(dtype=float)
         if s is not None and s.notna().any():
             parts.append(f"{acq}: SNR {s.mean():.1f} ± {s.std():.1f}, FWHM {f.mean():.2f} ± {f.std():.2f} Hz (mean ± SD over scans; definitions in QC stage)")
     return "; ".join(parts) or "not reported"

@@ -28,15 +28,16 @@ CONFIG_SCHEMA = "config.schema.yaml"
 
 
 def schema_dir() -> Path:
-    """The folder holding the YAML schemas: ``$PAINMRS_SCHEMA_DIR`` or the workflow's config/schemas."""
+    """The folder holding the YAML schemas: ``$PAINMRS_SCHEMA_DIR``, the installed wheel's copy
+    (``painmrs/_data/schemas``) or the workflow's config/schemas (source checkout)."""
     env = os.environ.get("PAINMRS_SCHEMA_DIR")
     if env:
         return Path(env)
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "config" / "schemas"
-        if (candidate / CONFIG_SCHEMA).is_file():
-            return candidate
+    from ..resources import schema_dir as packaged_schema_dir
+
+    found = packaged_schema_dir()
+    if found is not None and (found / CONFIG_SCHEMA).is_file():
+        return found
     raise InputError(None, None, "cannot find config/schemas/; set PAINMRS_SCHEMA_DIR")
 
 
