@@ -18,7 +18,7 @@ import statistics  # noqa: E402
 import time  # noqa: E402
 
 from painmrs.processing import process_scan  # noqa: E402
-from painmrs.processing.synthetic import make_scan  # noqa: E402
+from painmrs.demo.synthetic import make_scan  # noqa: E402
 
 
 def bench(label, metab, water, repeats):

@@ -15,7 +15,7 @@ import numpy as np
 
 from painmrs.io import nifti_mrs
 from painmrs.mrs import MRSData
-from painmrs.processing.synthetic import make_scan
+from painmrs.demo.synthetic import make_scan
 
 HEADER = {"EchoTime": 0.030, "RepetitionTime": 2.0, "SequenceName": "PRESS"}
 

@@ -211,7 +211,7 @@ def test_missing_water_reference_keeps_ratios_and_warns(tmp_path):
     (never 0), and the warning reaches the QC table and the report."""
     from painmrs.basis.basis_set import BasisSet
     from painmrs.basis.readers import write_fsl_basis
-    from painmrs.processing.synthetic import press_fid
+    from painmrs.demo.synthetic import press_fid
     from painmrs.report.build import _excluded_and_warned
     from painmrs.io import nifti_mrs
     from painmrs.mrs import MRSData
@@ -258,7 +258,7 @@ def test_missing_water_reference_keeps_ratios_and_warns(tmp_path):
 def spectrum_file(tmp_path_factory) -> Path:
     from painmrs.io import nifti_mrs
     from painmrs.mrs import MRSData
-    from painmrs.processing.synthetic import press_fid
+    from painmrs.demo.synthetic import press_fid
 
     root = tmp_path_factory.mktemp("spectrum")
     fid, _ = press_fid(n=1024, mhz=123.2)
@@ -278,7 +278,7 @@ BASIS_CASES = [
 def test_fit_refuses_a_mismatched_basis(tmp_path, spectrum_file, capsys, case, change, field, fragment):
     from painmrs.basis.basis_set import BasisSet
     from painmrs.basis.readers import write_fsl_basis
-    from painmrs.processing.synthetic import press_fid
+    from painmrs.demo.synthetic import press_fid
 
     _, parts = press_fid(n=1024, mhz=123.2)
     spec = dict(names=tuple(parts), fids=np.stack(list(parts.values()), 1), dwell_s=5e-4, spectrometer_mhz=123.2,

@@ -13,7 +13,7 @@ from painmrs.mrs import MRSData
 from painmrs.processing import ProcessingOptions, collect_qc, process_scan, split_edit_conditions, write_processed
 from painmrs.processing._spectra import ppm_window
 from painmrs.processing.qc import fwhm
-from painmrs.processing.synthetic import make_scan
+from painmrs.demo.synthetic import make_scan
 
 DWELL, MHZ = 5e-4, 127.75
 
@@ -83,7 +83,7 @@ CONC_MM = {"NAA": 10, "NAAG": 1.5, "Cr": 4.5, "PCr": 4, "GPC": 1, "PCh": 0.5, "G
 def realistic_mega_fids():
     """OFF/ON from the density-matrix MEGA-PRESS basis (painmrs.basis.simulate), with MM and MM30."""
     from painmrs.basis.simulate import simulate_mega_press_basis
-    from painmrs.demo.acquisition import voigt_decay
+    from painmrs.lineshape import voigt_decay
 
     basis = simulate_mega_press_basis(list(CONC_MM), spectrometer_mhz=MHZ, dwell_s=DWELL, n_points=2048, linewidth_hz=3.0, include_mm=True)
     gauss = voigt_decay(np.arange(2048) * DWELL, 0.0, 4.0)

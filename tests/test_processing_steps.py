@@ -29,7 +29,7 @@ from painmrs.processing import (
     water_component,
 )
 from painmrs.processing._spectra import ppm_window
-from painmrs.processing.synthetic import make_scan, press_fid
+from painmrs.demo.synthetic import make_scan, press_fid
 from painmrs.processing.water_removal import hlsvd
 
 DWELL, MHZ = 5e-4, 127.75
@@ -91,7 +91,7 @@ def alignment_errors(al, truth, keep):
 def realistic_press_fid():
     """Full TE 30 ms PRESS spectrum from the density-matrix basis (painmrs.basis.simulate) + MM."""
     from painmrs.basis.simulate import simulate_basis
-    from painmrs.demo.acquisition import voigt_decay
+    from painmrs.lineshape import voigt_decay
 
     conc = {"NAA": 10, "NAAG": 1.5, "Cr": 4.5, "PCr": 4, "GPC": 1, "PCh": 0.5, "GABA": 1.2, "Glu": 9, "Gln": 3,
             "mI": 6, "GSH": 1.5, "Tau": 1.5, "Lac": 0.5}

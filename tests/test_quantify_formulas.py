@@ -156,7 +156,8 @@ def test_voxel_outside_map_raises(tmp_path):
 
 
 def test_config_sections_map_onto_options():
-    from painmrs.fitting.config import fit_options, qc_rules, quant_options
+    from painmrs.fitting.config import fit_options
+    from painmrs.quantify.config import qc_rules, quant_options
 
     f = fit_options({"ppm_range": [0.2, 4.0], "baseline_stiffness": 50.0}, "c.yaml")
     assert f.ppm_range == (0.2, 4.0) and f.baseline_stiffness == 50.0

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..lineshape import voigt_decay  # noqa: F401  (re-exported: demo.acquisition.voigt_decay)
 from ..mrs import H2O_PPM, MRSData
 
 EDIT_CONDITIONS = ("OFF", "ON")
@@ -84,11 +85,6 @@ class WaterComponent:
 
 
 # ---- helpers that draw realistic nuisance parameters --------------------------------------
-
-
-def voigt_decay(t: np.ndarray, lorentz_hz: float, gauss_hz: float) -> np.ndarray:
-    """Time-domain Voigt envelope: Lorentzian FWHM ``lorentz_hz`` times Gaussian FWHM ``gauss_hz``."""
-    return np.exp(-np.pi * lorentz_hz * t - (np.pi * gauss_hz * t) ** 2 / (4 * np.log(2)))
 
 
 def random_coil_sensitivities(rng: np.random.Generator, n_coils: int) -> np.ndarray:

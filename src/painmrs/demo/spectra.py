@@ -27,7 +27,8 @@ import numpy as np
 
 from ..basis.basis_set import BasisSet
 from ..basis.macromolecules import mm_basis
-from .acquisition import GABA_WINDOW_PPM, ppm_axis, voigt_decay
+from ..lineshape import voigt_decay
+from .acquisition import GABA_WINDOW_PPM, ppm_axis
 from .design import Design, metabolite_key
 
 BASIS_LINEWIDTH_HZ = 1.0  # intrinsic Lorentzian of the simulated basis; scans add the rest

@@ -1,9 +1,7 @@
-"""Config sections -> option dataclasses (``fit:``, ``quantify:``, ``qc:``), with errors that
-name the offending key."""
+"""Config section -> option dataclass (``fit:``), with errors that name the offending key (the
+``quantify:`` and ``qc:`` parsers live next to their options, in ``painmrs.quantify.config``)."""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 from ..errors import InputError
 from ..options import options_from_mapping
@@ -17,22 +15,3 @@ def fit_options(section, source=None):
     if not (st == "auto" or (isinstance(st, (int, float)) and st > 0)):
         raise InputError(source, "fit.baseline_stiffness", f"must be 'auto' or a number > 0, got {st!r}")
     return opts
-
-
-def quant_options(section, source=None):
-    from ..quantify.concentrations import QuantOptions
-
-    section = dict(section or {})
-    base = QuantOptions()
-    for table in ("t2_ms", "t1_s", "density"):  # partial tables update the defaults
-        if table in section:
-            if not isinstance(section[table], Mapping):
-                raise InputError(source, f"quantify.{table}", "must be a mapping of name -> value")
-            section[table] = {**getattr(base, table), **section[table]}
-    return options_from_mapping(QuantOptions, section, "quantify", source)
-
-
-def qc_rules(section, source=None):
-    from ..quantify.qc import QCRules
-
-    return options_from_mapping(QCRules, section, "qc", source)

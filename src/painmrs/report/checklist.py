@@ -113,7 +113,7 @@ def _fit_text(config: Mapping) -> str:
 
 def qc_rules_from_config(config: Mapping):
     """The config's ``qc:`` thresholds (the one set used by quantify and the study table)."""
-    from ..fitting.config import qc_rules
+    from ..quantify.config import qc_rules
 
     return qc_rules((config or {}).get("qc"))
 
@@ -166,11 +166,11 @@ def resolved_parameters(config: Mapping) -> str:
     import dataclasses
 
     from ..errors import InputError
-    from ..fitting import config as stage_config
+    from ..fitting.config import fit_options
+    from ..quantify.config import qc_rules, quant_options
 
     parts = []
-    for section, parser in (("fit", stage_config.fit_options), ("quantify", stage_config.quant_options),
-                            ("qc", stage_config.qc_rules)):
+    for section, parser in (("fit", fit_options), ("quantify", quant_options), ("qc", qc_rules)):
         try:
             opts = dataclasses.asdict(parser((config or {}).get(section)))
         except (InputError, TypeError):

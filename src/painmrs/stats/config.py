@@ -177,7 +177,7 @@ def stats_options_from_config(
                 raise InputError(path, f"stats.exclusion.{key}",
                                  f"QC thresholds are set once, in the qc section: use {moved}")
     _check_keys(ex, {"spectrometer_mhz", "use_qc_table_verdict"}, "stats.exclusion", path)
-    from ..fitting.config import qc_rules
+    from ..quantify.config import qc_rules
 
     d = ExclusionRules()
     exclusion = ExclusionRules(

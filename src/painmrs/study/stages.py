@@ -25,12 +25,13 @@ from .tables import write_tsv
 
 def stage_options(config: Mapping, section: str, source: str | None = None):
     """The option object of a stage from its config section, parsed by the stage library
-    itself (``painmrs.fitting.config``): one parser per section, so partial tables such as
+    itself (``painmrs.fitting.config``, ``painmrs.quantify.config``): one parser per section, so partial tables such as
     ``quantify.t2_ms`` update the defaults instead of replacing them, and unknown keys are
     errors naming the key."""
-    from ..fitting import config as stage_config
+    from ..fitting.config import fit_options
+    from ..quantify.config import qc_rules, quant_options
 
-    parsers = {"fit": stage_config.fit_options, "quantify": stage_config.quant_options, "qc": stage_config.qc_rules}
+    parsers = {"fit": fit_options, "quantify": quant_options, "qc": qc_rules}
     if section not in parsers:
         raise KeyError(f"no option parser for config section {section!r}")
     return parsers[section](config.get(section), source)

@@ -5,14 +5,15 @@ edited GABA+ signal at 3.0 ppm built from the multiplet structure described in f
 §1.7: two outer lines of slightly unequal height (J ~ 7.3 Hz) and a smaller centre line,
 plus a broad co-edited macromolecule component; NAA is partially inverted in ON, and Glx is
 edited at 3.75 ppm. Raw multi-coil transients are then made with
-:func:`painmrs.demo.acquisition.simulate_raw_scan`.
+:func:`painmrs.demo.acquisition.simulate_raw_scan`. (Test-data generator: it lives with the
+simulator in ``painmrs.demo``, which may import the analysis stages, never the reverse.)
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..demo.acquisition import voigt_decay
+from ..lineshape import voigt_decay
 
 H2O = 4.65
 
@@ -91,7 +92,7 @@ def make_scan(
     ``clean_fids`` replaces the built-in singlet spectra: (OFF, ON) for MEGA-PRESS, one FID
     for PRESS (e.g. from :mod:`painmrs.basis.simulate`).
     """
-    from ..demo.acquisition import EddyCurrent, random_residual_water, simulate_raw_scan
+    from .acquisition import EddyCurrent, random_residual_water, simulate_raw_scan
 
     rng = np.random.default_rng(seed)
     ecc = EddyCurrent() if eddy_current else None

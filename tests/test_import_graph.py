@@ -1,0 +1,26 @@
+"""Module boundaries: no import cycle between the top-level packages of painmrs, and the
+analysis stages never import the demo simulator (tools/import_graph.py prints the graph)."""
+
+import importlib.util
+from pathlib import Path
+
+_spec = importlib.util.spec_from_file_location(
+    "import_graph", Path(__file__).resolve().parents[1] / "tools" / "import_graph.py")
+import_graph = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(import_graph)
+
+ANALYSIS = ("processing", "fitting", "quantify", "stats", "study", "report", "provenance", "basis", "io")
+
+
+def test_no_cycle_between_top_level_packages():
+    assert import_graph.cycles(import_graph.import_graph()) == []
+
+
+def test_analysis_packages_do_not_import_demo():
+    graph = import_graph.import_graph()
+    offenders = {pkg: sorted(graph[pkg]) for pkg in ANALYSIS if "demo" in graph.get(pkg, ())}
+    assert offenders == {}
+
+
+def test_cycle_detection_finds_a_planted_cycle():
+    assert import_graph.cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
