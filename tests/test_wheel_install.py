@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -62,8 +63,18 @@ def test_wheel_installs_and_runs_outside_the_repository(tmp_path):
     timings = {}
 
     # 1. the wheel, and what it carries
+    # built from a copy of the files the build reads: nothing written into the repository, and no
+    # stale build/lib/ of an earlier build (a deleted module) can reach the wheel
+    src = tmp_path / "source"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "_data")
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "constraints.txt"):
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, src / name)
+    shutil.copytree(ROOT / "src", src / "src", ignore=ignore)
+    for folder in ("config/schemas", "config/demo"):
+        shutil.copytree(ROOT / folder, src / folder)
     wheels = tmp_path / "wheels"
-    _run([sys.executable, "-m", "pip", "wheel", ROOT, "--no-deps", "-q", "-w", wheels], cwd=tmp_path, env=dict(os.environ))
+    _run([sys.executable, "-m", "pip", "wheel", src, "--no-deps", "-q", "-w", wheels], cwd=tmp_path, env=dict(os.environ))
     (wheel,) = wheels.glob("painmrs-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     want = {"painmrs/report/templates/index.html.j2", "painmrs/_data/demo/design.yaml"}
