@@ -24,3 +24,10 @@ def test_analysis_packages_do_not_import_demo():
 
 def test_cycle_detection_finds_a_planted_cycle():
     assert import_graph.cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_provenance_imports_only_low_level_helpers():
+    """Provenance records every stage, so it sits below none of them: it may use the
+    low-level helpers only (no study, stats, fitting ...)."""
+    low = {"__init__", "atomic", "errors", "io", "options"}
+    assert import_graph.import_graph()["provenance"] <= low

@@ -3,6 +3,8 @@
 One parser for every stage (``processing:``, ``fit:``, ``quantify:``, ``qc:``): unknown keys
 and malformed values raise ``InputError(source, "section.key", ...)``; YAML lists become
 tuples; a field whose default is a (low, high) pair of numbers must be given as one.
+Also the one reading of ``sequences.<acq>.basis`` paths (``supplied_basis_paths``), shared by
+the workflow's rule inputs and the provenance manifest (which must not import ``study``).
 """
 
 from __future__ import annotations
@@ -38,3 +40,11 @@ def options_from_mapping(cls, section: Mapping[str, Any] | None, prefix: str, so
         return cls(**values)
     except TypeError as exc:
         raise InputError(source, prefix, str(exc)) from None
+
+
+def supplied_basis_paths(basis) -> list:
+    """The path(s) of ``sequences.<acq>.basis``: [] (simulated), one path, or the MEGA-PRESS
+    ``{diff, off}`` pair in that order."""
+    if not basis:
+        return []
+    return [basis[part] for part in ("diff", "off") if basis.get(part)] if isinstance(basis, Mapping) else [basis]

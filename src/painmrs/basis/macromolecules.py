@@ -54,6 +54,11 @@ DEFAULT_MM = ("MM09", "MM12", "MM14", "MM17", "MM20")
 EDITED_MM = ("MM30",)
 
 
+def is_macromolecule(name: str) -> bool:
+    """A macromolecule or lipid component by its name (MM*, Mac*, Lip*; as the fit groups them)."""
+    return name.upper().startswith(("MM", "MAC", "LIP"))
+
+
 def mm_fid(
     name: str, *, spectrometer_mhz: float, dwell_s: float, n_points: int, ppm_reference: float = H2O_PPM
 ) -> np.ndarray:

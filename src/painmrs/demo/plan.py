@@ -162,23 +162,32 @@ class Plan:
 
 
 def build_plan(design: Design, seed: int | None = None) -> Plan:
+    """Participants, sessions, scores and true concentrations of every scan of the design's
+    size; every random draw comes from a stream keyed by (seed, what, who), in this order."""
     seed = int(design.get("random_seed", 0) if seed is None else seed)
-    size = design.size
-    regions = list(design["regions"])
-    metabs = metabolites(design)
+    limits = _score_limits(design)
+    subjects = _draw_subjects(design, _subject_entries(design, seed), seed)
+    entries_of = _protocol_entries(design, subjects)
+    _draw_scores(design, subjects, entries_of, seed, limits)
+    _draw_session_scores(design, subjects, seed, limits)
+    scans = _plan_scans(design, subjects, entries_of)
     groups = design["groups"]
-    control = design.get("control_group", "HC")
+    score_columns = [sc for sc in SCORES if any(sc in groups[g] for g in {s.group for s in subjects})]
+    return Plan(design, seed, subjects, scans, score_columns)
+
+
+def _score_limits(design: Design) -> dict[str, tuple]:
     limits = {k: tuple(v) for k, v in design.get("score_limits", {}).items()}
     for s in SCORES:
         limits.setdefault(s, (-np.inf, np.inf))
-    age_lo, age_hi = design.get("age_limits", [18, 85])
-    group_eff = design["group_effects_pct_vs_HC"]
-    tissue_sd = float(design.get("tissue_jitter_sd", 0.04))
-    sess_tissue_sd = float(design.get("session_tissue_jitter_sd", 0.01))
-    wcv = float(design.get("within_subject_cv", 0.03))
-    studies_design = design.get("treatment_studies", {})
+    return limits
 
-    # ---- subject list: cross-sectional first, then each study's own subjects ----------
+
+def _subject_entries(design: Design, seed: int) -> list[tuple[str, str, str, str]]:
+    """(group, study, arm, id) of every subject: cross-sectional first, then each study's own."""
+    size = design.size
+    groups = design["groups"]
+    studies_design = design.get("treatment_studies", {})
     entries: list[tuple[str, str, str, str]] = []  # (group, study, arm, id)
     counters = {g: 0 for g in groups}
 
@@ -204,7 +213,18 @@ def build_plan(design: Design, seed: int | None = None) -> Plan:
             alloc = stream(seed, "allocation", study).permutation(alloc)
         for arm in alloc:
             entries.append((g, study, str(arm), new_id(g)))
+    return entries
 
+
+def _draw_subjects(design: Design, entries, seed: int) -> list[Subject]:
+    """Age, sex, tissue fractions and true GM concentrations per subject, and their sessions."""
+    regions = list(design["regions"])
+    metabs = metabolites(design)
+    groups = design["groups"]
+    control = design.get("control_group", "HC")
+    age_lo, age_hi = design.get("age_limits", [18, 85])
+    group_eff = design["group_effects_pct_vs_HC"]
+    tissue_sd = float(design.get("tissue_jitter_sd", 0.04))
     base = np.array([float(design["baseline_GM_mM"][m]) for m in metabs])
     sigma = np.sqrt(np.log1p(np.array([between_subject_cv(design, m) for m in metabs]) ** 2))
     group_factor = {}
@@ -225,31 +245,46 @@ def build_plan(design: Design, seed: int | None = None) -> Plan:
         subj = np.exp(sigma[None, :] * z - sigma[None, :] ** 2 / 2)  # log-normal, mean 1, CV per metabolite
         conc = base[None, :] * _age_factors(design, metabs, age)[None, :] * group_factor[g] * subj
         subj_factor = {r: dict(zip(metabs, conc[ri].tolist())) for ri, r in enumerate(regions)}
-        # sessions
-        if study == "crosssectional":
-            sess_specs = [("baseline", "baseline", "n/a", "n/a", None)]
-        elif STUDY_KINDS[study] == "parallel":
-            sess_specs = [("baseline", "baseline", arm, "n/a", None), ("post", "post", arm, "n/a", arm)]
-        else:
-            first, second = arm.split("_then_")
-            sess_specs = [("period1", "post", first, "1", first), ("period2", "post", second, "2", second)]
-        sessions = []
-        for label, time, sess_arm, period, treat in sess_specs:
-            srng = stream(seed, "session", pid, label)
-            fr = {r: _draw_fractions(srng, fr_subj[r], sess_tissue_sd) for r in regions}
-            noise = _lognormal(srng, wcv, (len(regions), len(metabs)))
-            change = {}
-            if treat is not None:
-                change = studies_design[study]["mrs_change_pct"].get(treat, {})
-            factors = {}
-            for ri, r in enumerate(regions):
-                tshift = _expand(change.get(r)) if change else {}
-                row = noise[ri] * np.array([1 + tshift.get(m, 0.0) / 100 for m in metabs]) if tshift else noise[ri]
-                factors[r] = dict(zip(metabs, row.tolist()))
-            sessions.append(Session(label, time, sess_arm, period, {}, fr, factors))
+        sessions = _draw_sessions(design, study, arm, pid, fr_subj, seed)
         subjects.append(Subject(pid, g, age, sex, study, arm, {}, subj_factor, sessions, rng))
+    return subjects
 
-    # ---- which acquisitions and regions each subject gets (protocol, max_subjects) -----------
+
+def _draw_sessions(design: Design, study: str, arm: str, pid: str, fr_subj: dict, seed: int) -> list[Session]:
+    """A subject's sessions: tissue fractions and within-subject concentration factors (with the
+    planted treatment change of the session's arm)."""
+    regions = list(design["regions"])
+    metabs = metabolites(design)
+    sess_tissue_sd = float(design.get("session_tissue_jitter_sd", 0.01))
+    wcv = float(design.get("within_subject_cv", 0.03))
+    studies_design = design.get("treatment_studies", {})
+    if study == "crosssectional":
+        sess_specs = [("baseline", "baseline", "n/a", "n/a", None)]
+    elif STUDY_KINDS[study] == "parallel":
+        sess_specs = [("baseline", "baseline", arm, "n/a", None), ("post", "post", arm, "n/a", arm)]
+    else:
+        first, second = arm.split("_then_")
+        sess_specs = [("period1", "post", first, "1", first), ("period2", "post", second, "2", second)]
+    sessions = []
+    for label, time, sess_arm, period, treat in sess_specs:
+        srng = stream(seed, "session", pid, label)
+        fr = {r: _draw_fractions(srng, fr_subj[r], sess_tissue_sd) for r in regions}
+        noise = _lognormal(srng, wcv, (len(regions), len(metabs)))
+        change = {}
+        if treat is not None:
+            change = studies_design[study]["mrs_change_pct"].get(treat, {})
+        factors = {}
+        for ri, r in enumerate(regions):
+            tshift = _expand(change.get(r)) if change else {}
+            row = noise[ri] * np.array([1 + tshift.get(m, 0.0) / 100 for m in metabs]) if tshift else noise[ri]
+            factors[r] = dict(zip(metabs, row.tolist()))
+        sessions.append(Session(label, time, sess_arm, period, {}, fr, factors))
+    return sessions
+
+
+def _protocol_entries(design: Design, subjects: list[Subject]) -> dict[str, list]:
+    """Which acquisitions and regions each subject gets (protocol, max_subjects)."""
+    size = design.size
     entries_of: dict[str, list] = {}
     rank: dict[str, int] = {}  # cross-sectional subjects of each group so far (protocol max_subjects)
     for s in subjects:
@@ -261,21 +296,34 @@ def build_plan(design: Design, seed: int | None = None) -> Plan:
             ]
         else:
             entries_of[s.participant_id] = size["studies"][s.study].get("scans", [])
+    return entries_of
 
-    def scanned(subj: Subject, region: str, metab: str) -> bool:
-        acq = "megapress" if metab in ("GABA+", "MM30") else "press"
-        return any(e["acq"] == acq and region in e["regions"] for e in entries_of[subj.participant_id])
 
-    # ---- scores (after concentrations, for the couplings) -----------------------------
-    def tissue_conc(subj: Subject, sess: Session, region: str, metab: str) -> float:
-        m = "GABA" if metab in ("GABA+", "MM30") else metab
-        parts = components(m)
-        f = sess.fractions[region]
-        tot = 0.0
-        for p in parts:
-            gm = subj.subj_factor[region][p] * sess.factors[region][p]
-            tot += f[0] * gm + f[1] * gm / gm_wm_ratio(design, p)
-        return tot / (1 - f[2])
+def _scanned(entries_of: dict[str, list], subj: Subject, region: str, metab: str) -> bool:
+    acq = "megapress" if metab in ("GABA+", "MM30") else "press"
+    return any(e["acq"] == acq and region in e["regions"] for e in entries_of[subj.participant_id])
+
+
+def _tissue_conc(design: Design, subj: Subject, sess: Session, region: str, metab: str) -> float:
+    m = "GABA" if metab in ("GABA+", "MM30") else metab
+    parts = components(m)
+    f = sess.fractions[region]
+    tot = 0.0
+    for p in parts:
+        gm = subj.subj_factor[region][p] * sess.factors[region][p]
+        tot += f[0] * gm + f[1] * gm / gm_wm_ratio(design, p)
+    return tot / (1 - f[2])
+
+
+def _draw_scores(design: Design, subjects: list[Subject], entries_of: dict[str, list], seed: int, limits) -> None:
+    """Subject scores (after concentrations, for the pain couplings), in place."""
+    groups = design["groups"]
+
+    def tissue_conc(subj, sess, region, metab):
+        return _tissue_conc(design, subj, sess, region, metab)
+
+    def scanned(subj, region, metab):
+        return _scanned(entries_of, subj, region, metab)
 
     for g in groups:
         members = [s for s in subjects if s.group == g]
@@ -307,42 +355,17 @@ def build_plan(design: Design, seed: int | None = None) -> Plan:
                 else:
                     s.scores[score] = _score(None, gs[score], limits[score], value)
 
-    # ---- session scores (treatment changes) -----------------------------------------------
+
+def _draw_session_scores(design: Design, subjects: list[Subject], seed: int, limits) -> None:
+    """Session scores (treatment changes), in place; cross-sectional sessions get the subject's."""
+    size = design.size
+    groups = design["groups"]
+    studies_design = design.get("treatment_studies", {})
     for study, spec in (size.get("studies") or {}).items():
         sd = studies_design[study]
         members = [s for s in subjects if s.study == study]
         if STUDY_KINDS[study] == "parallel":
-            coupling = sd.get("coupling")
-            for arm in sd["design"]["arms"]:
-                in_arm = [s for s in members if s.arm == arm]
-                zhat = np.zeros(len(in_arm))
-                r = 0.0
-                if coupling and in_arm:
-                    x = np.log(
-                        [
-                            tissue_conc(s, s.sessions[1], coupling["region"], coupling["metab"])
-                            / tissue_conc(s, s.sessions[0], coupling["region"], coupling["metab"])
-                            for s in in_arm
-                        ]
-                    )
-                    zhat = _standardised(x)
-                    r = float(coupling["r"])
-                # Standardised change of every score: the coupled one with exactly r in this arm.
-                unit_change = {}
-                for score in sd["clinical_change"][arm]:
-                    e = np.array([stream(seed, "change", s.participant_id, score).standard_normal() for s in in_arm])
-                    coupled = bool(coupling) and score == coupling["score"] and np.any(zhat)
-                    unit_change[score] = _coupled_scores(zhat[:, None], np.array([r]), e) if coupled else e
-                for k, s in enumerate(in_arm):
-                    s.sessions[0].scores = dict(s.scores)
-                    post = dict(s.scores)
-                    for score, mean in sd["clinical_change"][arm].items():
-                        if score not in s.scores:
-                            continue
-                        sdv = float(sd.get("clinical_change_sd", {}).get(score, 1.0))
-                        delta = float(mean) + sdv * unit_change[score][k]
-                        post[score] = round(float(np.clip(s.scores[score] + delta, *limits[score])), 1)
-                    s.sessions[1].scores = post
+            _parallel_change_scores(design, sd, [s for s in members], seed, limits)
         else:
             smd = sd.get("clinical_change_smd", {})
             for s in members:
@@ -360,7 +383,50 @@ def build_plan(design: Design, seed: int | None = None) -> Plan:
         if s.study == "crosssectional":
             s.sessions[0].scores = dict(s.scores)
 
-    # ---- scans ---------------------------------------------------------------------------
+
+def _parallel_change_scores(design: Design, sd: dict, members: list[Subject], seed: int, limits) -> None:
+    """Baseline and post scores of a parallel-arm study; the coupled score changes with the
+    coupled metabolite with exactly the planted r in each arm."""
+
+    def tissue_conc(subj, sess, region, metab):
+        return _tissue_conc(design, subj, sess, region, metab)
+
+    coupling = sd.get("coupling")
+    for arm in sd["design"]["arms"]:
+        in_arm = [s for s in members if s.arm == arm]
+        zhat = np.zeros(len(in_arm))
+        r = 0.0
+        if coupling and in_arm:
+            x = np.log(
+                [
+                    tissue_conc(s, s.sessions[1], coupling["region"], coupling["metab"])
+                    / tissue_conc(s, s.sessions[0], coupling["region"], coupling["metab"])
+                    for s in in_arm
+                ]
+            )
+            zhat = _standardised(x)
+            r = float(coupling["r"])
+        # Standardised change of every score: the coupled one with exactly r in this arm.
+        unit_change = {}
+        for score in sd["clinical_change"][arm]:
+            e = np.array([stream(seed, "change", s.participant_id, score).standard_normal() for s in in_arm])
+            coupled = bool(coupling) and score == coupling["score"] and np.any(zhat)
+            unit_change[score] = _coupled_scores(zhat[:, None], np.array([r]), e) if coupled else e
+        for k, s in enumerate(in_arm):
+            s.sessions[0].scores = dict(s.scores)
+            post = dict(s.scores)
+            for score, mean in sd["clinical_change"][arm].items():
+                if score not in s.scores:
+                    continue
+                sdv = float(sd.get("clinical_change_sd", {}).get(score, 1.0))
+                delta = float(mean) + sdv * unit_change[score][k]
+                post[score] = round(float(np.clip(s.scores[score] + delta, *limits[score])), 1)
+            s.sessions[1].scores = post
+
+
+def _plan_scans(design: Design, subjects: list[Subject], entries_of: dict[str, list]) -> list[Scan]:
+    """One Scan (true GM/WM concentrations, fractions) per subject, session, acquisition, region."""
+    metabs = metabolites(design)
     mm_frac = float(design["macromolecules"]["edited_3ppm"]["fraction_of_GABAplus"])
     scans: list[Scan] = []
     seen: set[str] = set()
@@ -397,8 +463,7 @@ def build_plan(design: Design, seed: int | None = None) -> Plan:
                                 wm,
                             )
                         )
-    score_columns = [sc for sc in SCORES if any(sc in groups[g] for g in {s.group for s in subjects})]
-    return Plan(design, seed, subjects, scans, score_columns)
+    return scans
 
 
 def _standardised(x: np.ndarray) -> np.ndarray:

@@ -36,6 +36,7 @@ from pathlib import Path
 from .. import __version__
 from ..atomic import write_text
 from ..errors import InputError
+from ..options import supplied_basis_paths
 from .hashing import hash_tree, list_files, sha256_file, sha256_json
 
 SCHEMA_VERSION = 1
@@ -301,8 +302,6 @@ def study_inputs(config: Mapping, bids_dir: str | None = None) -> list[str]:
     """What a study reads, for the manifest's ``inputs``: the simulation design of a
     simulated study, else the BIDS folder and the vendor files converted into it; and any
     basis set the config supplies (``sequences.<acq>.basis``)."""
-    from ..study.config import supplied_basis_paths
-
     dataset = config.get("dataset", {})
     bases = sorted({str(p) for s in (config.get("sequences") or {}).values() for p in supplied_basis_paths(s.get("basis"))})
     if dataset.get("simulate"):

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..atomic import write_text
 from ..basis.basis_set import BasisSet
+from ..basis.supplied import BASIS_FREQUENCY_TOLERANCE, BASIS_TE_TOLERANCE_S
 from ..errors import InputError
 from ..fitting.mega import DIFF_OPTIONS, fit_mega_press
 from ..fitting.model import FitOptions, fit_spectrum, resample_basis
@@ -79,11 +80,6 @@ def _timing(data: MRSData, te_s, tr_s):
     return te, tr
 
 
-#: A basis simulated at another field puts J-coupled multiplets (and so the fit) wrong;
-#: one scanner's frequency varies by far less than 0.5 % (as in study.inventory).
-BASIS_FREQUENCY_TOLERANCE = 0.005
-#: Echo times are rounded by scanners and converters; 1 ms changes no basis spectrum visibly.
-BASIS_TE_TOLERANCE_S = 0.001
 
 
 def _sequence_of(data: MRSData) -> str | None:

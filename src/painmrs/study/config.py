@@ -23,6 +23,7 @@ import jsonschema
 import yaml
 
 from ..errors import InputError
+from ..options import supplied_basis_paths  # noqa: F401  (re-exported for rules/common.smk)
 
 CONFIG_SCHEMA = "config.schema.yaml"
 
@@ -242,14 +243,6 @@ def _cross_check(config: Mapping) -> list[tuple[str, str]]:
             problems.append((f"sequences.{acq}.basis", f"required for {seq['sequence']}: painmrs simulates PRESS and "
                                                        "MEGA-PRESS bases only; supply one (LCModel .BASIS, FSL-MRS ...)"))
     return problems
-
-
-def supplied_basis_paths(basis) -> list:
-    """The path(s) of ``sequences.<acq>.basis``: [] (simulated), one path, or the MEGA-PRESS
-    ``{diff, off}`` pair in that order."""
-    if not basis:
-        return []
-    return [basis[part] for part in ("diff", "off") if basis.get(part)] if isinstance(basis, Mapping) else [basis]
 
 
 def _unquoted_off_keys(config: dict) -> None:

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..errors import InputError
@@ -51,14 +50,7 @@ def check_stage_options(config: Mapping, source: str | None = None) -> None:
     stats_options(config, source)
 
 
-# ---- basis sets --------------------------------------------------------------------------------
-#: Macromolecule model for short-TE PRESS fits: the measured 3 T MM spectrum of Birch et al.
-#: 2017 as one component (consensus: measured MM at short TE). With the LCModel-style
-#: parametric MM09-MM20 set instead, demo concentrations came out 30-47 % high (NAA 12.0 vs
-#: 9.2 mM true); with this one within 1-6 % (sub-HC001 ACC).
-PRESS_MACROMOLECULES = ("MM_3T",)
-
-
+# ---- basis sets (supplied-basis checks and macromolecules: painmrs.basis.supplied) ---------------
 def build_basis(
     sequence: Mapping[str, Any], sample_scan: str | os.PathLike, out_dir: str | os.PathLike, log=None, *, acq: str | None = None
 ) -> dict:
@@ -69,9 +61,10 @@ def build_basis(
     painmrs cannot simulate) or else a PRESS basis simulated on the sample scan's frequency
     and grid, plus the parametric ``macromolecules``.
     MEGA-PRESS: ``out_dir/diff`` (with the co-edited MM30) and ``out_dir/off``, simulated, or
-    the user's ``basis: {diff: PATH, off: PATH}`` (see :func:`_user_mega_basis`).
+    the user's ``basis: {diff: PATH, off: PATH}`` (see :func:`painmrs.basis.supplied.supplied_mega_basis`).
     ``acq`` (the acq label) only names the config keys in error messages.
     """
+    from ..basis import supplied
     from ..basis.readers import write_fsl_basis
     from ..basis.simulate import simulate_basis, simulate_mega_press_basis
     from ..quantify.scan import with_macromolecules
@@ -88,7 +81,8 @@ def build_basis(
         if sequence.get("macromolecules") is not None:
             raise InputError(None, f"{key}.macromolecules", "not used for MEGA-PRESS (its DIFF basis has the co-edited MM30)")
         if sequence.get("basis") is not None:
-            diff, off = _user_mega_basis(sequence, sample, sample_scan, key, log)
+            diff, off = supplied.supplied_mega_basis(sequence, sample, sample_scan, key, log,
+                                                     add_macromolecules=with_macromolecules)
         else:
             sets = simulate_mega_press_basis(
                 echo_time_ms=float(sequence["te_ms"]),
@@ -98,7 +92,7 @@ def build_basis(
                 **grid,
             )
             diff, off = sets["DIFF"], sets["OFF"]
-            empty = _unedited(diff)
+            empty = supplied.unedited(diff)
             diff = diff.subset([n for n in diff.names if n not in empty])
         write_fsl_basis(diff, out / "diff")
         write_fsl_basis(off, out / "off")
@@ -106,19 +100,10 @@ def build_basis(
     elif kind in ("PRESS", "STEAM", "sLASER"):
         mm_names = sequence.get("macromolecules")
         if mm_names is not None:
-            mm_names = _macromolecule_names(mm_names, f"{key}.macromolecules")
+            mm_names = supplied.macromolecule_names(mm_names, f"{key}.macromolecules")
         if sequence.get("basis") is not None:
-            basis = _user_basis(sequence, sample, sample_scan, key, log)
-            if mm_names is None:
-                from ..fitting.model import is_macromolecule
-
-                present = [n for n in basis.names if is_macromolecule(n)]
-                mm_names = () if present else PRESS_MACROMOLECULES
-                if present:
-                    log.info("basis has macromolecule/lipid component(s) %s: no parametric MM added", present)
-                else:
-                    log.info("basis has no macromolecule/lipid component: adding %s (set %s.macromolecules: [] for none)",
-                             list(mm_names), key)
+            basis = supplied.supplied_basis(sequence, sample, sample_scan, key, log)
+            mm_names = supplied.press_macromolecules(basis, mm_names, key, log)
         else:
             if kind != "PRESS":
                 raise InputError(
@@ -132,7 +117,7 @@ def build_basis(
                 "refocusing_pulse": sequence.get("refocusing_pulse"),
             }
             basis = simulate_basis(sequence="PRESS", echo_time_ms=float(sequence["te_ms"]), **press_options, **grid)
-            mm_names = PRESS_MACROMOLECULES if mm_names is None else mm_names
+            mm_names = supplied.PRESS_MACROMOLECULES if mm_names is None else mm_names
         added = [n for n in mm_names if n not in basis.names]
         basis = with_macromolecules(basis, mm_names)
         log.info("parametric macromolecules added: %s", added or "none")
@@ -142,156 +127,6 @@ def build_basis(
         raise InputError(None, f"{key}.sequence", f"unknown sequence {kind!r}")
     log.info("basis for %s TE %s ms at %.4f MHz, %d points: %s", kind, sequence["te_ms"], grid["spectrometer_mhz"], grid["n_points"], names)
     return names
-
-
-def _macromolecule_names(value: Any, field: str) -> tuple[str, ...]:
-    """``sequences.<acq>.macromolecules``: names of painmrs.basis.macromolecules.MM_COMPONENTS."""
-    from ..basis.macromolecules import MM_COMPONENTS
-
-    if isinstance(value, str) or not isinstance(value, (list, tuple)):
-        raise InputError(None, field, f"must be a list of names, got {value!r}")
-    unknown = [n for n in value if n not in MM_COMPONENTS]
-    if unknown:
-        raise InputError(None, field, f"unknown component(s) {unknown}; known: {', '.join(MM_COMPONENTS)}")
-    return tuple(dict.fromkeys(value))
-
-
-def _user_basis(sequence: Mapping[str, Any], sample, sample_scan, key: str, log):
-    """The basis named by ``sequences.<acq>.basis`` (PRESS, STEAM, sLASER), checked against the
-    sample scan and TE; it must hold Cr or PCr."""
-    kind = sequence["sequence"]
-    field = f"{key}.basis"
-    if isinstance(sequence["basis"], Mapping):
-        raise InputError(None, field, f"{kind} takes one basis (a path); the {{diff, off}} mapping is for MEGA-PRESS")
-    basis, path = _load_user_basis(sequence["basis"], field, sequence, sample, sample_scan, key, log, allowed_sequences=(kind,))
-    _require_tcr(basis, path, field)
-    return basis.replace(sequence=basis.sequence or kind)
-
-
-#: Sequence labels a supplied MEGA-PRESS part may carry (none, "FID" or a plain "MEGA-PRESS"
-#: are accepted too); what the fit's check_basis accepts for that part.
-MEGA_PART_SEQUENCES = {"diff": ("MEGA-PRESS:DIFF", "MEGA-PRESS"), "off": ("MEGA-PRESS:OFF", "MEGA-PRESS", "PRESS")}
-#: A DIFF component with less than this fraction of the largest one's energy is empty.
-DIFF_ZERO_ENERGY = 1e-6
-
-
-def _user_mega_basis(sequence: Mapping[str, Any], sample, sample_scan, key: str, log):
-    """The DIFF and OFF bases named by ``sequences.<acq>.basis: {diff: PATH, off: PATH}``:
-    checked like a PRESS basis (field, TE), DIFF must hold the edit target and OFF Cr or PCr.
-    Empty DIFF components are dropped, the co-edited MM30 is added to a DIFF without MM, and
-    both get the sequence labels the fit checks (MEGA-PRESS:DIFF / MEGA-PRESS:OFF)."""
-    from ..basis.macromolecules import EDITED_MM
-    from ..fitting.model import is_macromolecule
-    from ..quantify.scan import with_macromolecules
-
-    field = f"{key}.basis"
-    given = sequence["basis"]
-    if not isinstance(given, Mapping) or set(given) != {"diff", "off"}:
-        raise InputError(None, field,
-                         f"MEGA-PRESS takes its DIFF and OFF bases as a mapping {{diff: PATH, off: PATH}}, got {given!r}")
-    diff, diff_path = _load_user_basis(given["diff"], f"{field}.diff", sequence, sample, sample_scan, key, log,
-                                       allowed_sequences=MEGA_PART_SEQUENCES["diff"])
-    off, off_path = _load_user_basis(given["off"], f"{field}.off", sequence, sample, sample_scan, key, log,
-                                     allowed_sequences=MEGA_PART_SEQUENCES["off"])
-    _require_tcr(off, off_path, f"{field}.off")
-
-    empty = _unedited(diff)
-    target = sequence.get("edit_target", "GABA")
-    if target not in diff.names or target in empty:
-        why = "is empty (zero)" if target in diff.names else "is missing"
-        raise InputError(
-            diff_path, f"{field}.diff (metabolite names)",
-            f"the edit target {target} {why} in the DIFF basis (names: {', '.join(diff.names)}): "
-            "is this the DIFF (ON - OFF) set?",
-        )
-    if empty:
-        log.info("DIFF basis components with no edited signal (energy < %g of the largest) not fitted: %s",
-                 DIFF_ZERO_ENERGY, empty)
-        diff = diff.subset([n for n in diff.names if n not in empty])
-
-    present = [n for n in diff.names if is_macromolecule(n)]
-    if present:
-        log.info("DIFF basis has macromolecule component(s) %s: no co-edited MM added", present)
-    else:
-        diff = with_macromolecules(diff, EDITED_MM, scale_from=off)
-        diff = diff.replace(meta=dict(diff.meta, macromolecules=list(EDITED_MM)))
-        log.info("DIFF basis has no macromolecule component: adding the co-edited %s", list(EDITED_MM))
-    return diff.replace(sequence="MEGA-PRESS:DIFF"), off.replace(sequence="MEGA-PRESS:OFF")
-
-
-def _unedited(diff) -> list[str]:
-    """DIFF components with no edited signal (energy at most DIFF_ZERO_ENERGY of the largest;
-    all of an all-zero DIFF): what editing leaves unchanged (NAA, Cr, Cho ... with ideal
-    pulses) cancels in ON - OFF and cannot be identified there, so it is not fitted."""
-    energy = np.sum(np.abs(diff.fids) ** 2, axis=0)
-    return [n for n, e in zip(diff.names, energy) if e <= DIFF_ZERO_ENERGY * energy.max()]
-
-
-def _require_tcr(basis, path: Path, field: str) -> None:
-    # Quantification needs tCr: ratio_tCr is the primary measure, and the proton unit that
-    # scales the parametric MM and water-referenced concentrations is calibrated on Cr/PCr.
-    if not {"Cr", "PCr"} & set(basis.names):
-        raise InputError(
-            path, f"{field} (metabolite names)",
-            f"basis has no Cr or PCr component (names: {', '.join(basis.names)}): tCr ratios and "
-            "water scaling need one (LCModel/FSL-MRS aliases such as 'Creatine' are recognised)",
-        )
-
-
-def _load_user_basis(value: Any, field: str, sequence: Mapping[str, Any], sample, sample_scan, key: str, log, *,
-                     allowed_sequences) -> tuple[Any, Path]:
-    """One supplied basis file or folder (``field`` names its config key), read and checked
-    against the sample scan's field, ``te_ms`` (taken as the TE when the file states none) and
-    the sequence labels ``allowed_sequences``; returns the basis and its path."""
-    from ..basis.readers import load_basis
-    from ..quantify.scan import BASIS_FREQUENCY_TOLERANCE, BASIS_TE_TOLERANCE_S
-
-    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
-        raise InputError(None, field, f"must be a path to a basis file or folder, got {value!r}")
-    path = Path(value)  # relative to the working directory, like every other config path
-    if not path.exists():
-        raise InputError(path, field, "basis file or folder does not exist")
-    try:
-        basis = load_basis(path, ppm_reference=sequence.get("basis_ppm_reference"))
-    except InputError as exc:
-        where = exc.path or os.fspath(path)
-        raise InputError(where, field, f"cannot read the basis: {exc.message}" + (f" ({exc.field})" if exc.field else "")) from None
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise InputError(path, field, f"cannot read the basis: {exc}") from None
-    mhz = sample.spectrometer_mhz
-    if abs(basis.spectrometer_mhz - mhz) > BASIS_FREQUENCY_TOLERANCE * mhz:
-        raise InputError(
-            path, f"{field} (spectrometer frequency)",
-            f"basis is for {basis.spectrometer_mhz:g} MHz but the scans ({os.fspath(sample_scan)}) are at {mhz:g} MHz: "
-            "supply a basis for this field strength",
-        )
-    te_s = float(sequence["te_ms"]) / 1000
-    if basis.echo_time_s is None:
-        # Formats without TE (LCModel .BASIS, jMRUI): take the configured one, so the fit's
-        # check_basis compares it with the scans' header TE.
-        basis = basis.replace(echo_time_s=te_s)
-        te_note = f"TE not stated in the file; {sequence['te_ms']:g} ms from {key}.te_ms"
-    elif abs(basis.echo_time_s - te_s) > BASIS_TE_TOLERANCE_S:
-        raise InputError(
-            path, f"{field} (echo time)",
-            f"basis is for TE {basis.echo_time_s * 1000:g} ms but {key}.te_ms is {sequence['te_ms']:g} ms",
-        )
-    else:
-        te_note = f"TE {basis.echo_time_s * 1000:g} ms"
-    allowed = [a.upper() for a in allowed_sequences]
-    if basis.sequence and basis.sequence.upper() not in (*allowed, "FID"):
-        raise InputError(
-            path, f"{field} (sequence)",
-            f"basis is for {basis.sequence} but {field} needs {' or '.join(allowed_sequences)} "
-            f"({key}.sequence is {sequence['sequence']})",
-        )
-    if basis.dwell_s > sample.dwell_s * (1 + 1e-6):
-        log.warning("basis bandwidth %.0f Hz is narrower than the scans' %.0f Hz: it will be interpolated",
-                    1 / basis.dwell_s, 1 / sample.dwell_s)
-    log.info("basis loaded from %s (%s): %d components %s; %s; %.4f MHz; dwell %.3g s, %d points",
-             path, basis.meta.get("format"), len(basis.names), list(basis.names), te_note,
-             basis.spectrometer_mhz, basis.dwell_s, basis.n_points)
-    return basis, path
 
 
 # ---- fitting -----------------------------------------------------------------------------------
