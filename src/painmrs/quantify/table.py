@@ -21,7 +21,7 @@ from .qc import QCRules, metabolite_flags, scan_flags
 
 COLUMNS = (
     "metabolite", "spectrum", "amplitude", "crlb_sd", "crlb_pct", "ratio_tCr", "ratio_tNAA", "conc_mM",
-    "conc_molal", "alpha_corrected", "snr", "fwhm_hz", "f_gm", "f_wm", "f_csf", "qc_pass", "qc_flags", "warnings",
+    "conc_molal", "alpha_corrected", "snr", "fwhm_hz", "spectrometer_mhz", "f_gm", "f_wm", "f_csf", "qc_pass", "qc_flags", "warnings",
 )
 #: Scan-level warning when there is no water reference: ratios are computed, the water-scaled
 #: columns stay n/a (never 0) and the QC table and report show this text.
@@ -87,6 +87,8 @@ def fit_table(
             ]
     df["snr"] = ref_fit.snr
     df["fwhm_hz"] = ref_fit.fwhm_hz
+    # The scan's own frequency: the study table turns fwhm_hz into ppm with it (multi-field studies).
+    df["spectrometer_mhz"] = float(ref_fit.spectrometer_mhz)
     for t in ("GM", "WM", "CSF"):
         df[f"f_{t.lower()}"] = (fr or {}).get(t, np.nan) if fractions is not None else np.nan
     scan = scan_flags(ref_fit.snr, ref_fit.fwhm_hz, ref_fit.spectrometer_mhz, ref_fit.fit_quality, qc)

@@ -289,13 +289,18 @@ def build_report(
     snr = {a: d["snr"].to_numpy(float) for a, d in scans.groupby("acq")} if "snr" in scans else {}
     fwhm = {a: d["fwhm_hz"].to_numpy(float) for a, d in scans.groupby("acq")} if "fwhm_hz" in scans else {}
     rules = qc_rules_from_config(config)  # the one set of QC thresholds (config qc:)
-    ex_cfg = (config.get("stats", {}) or {}).get("exclusion", {}) or {}
     if any(np.isfinite(v).any() for v in snr.values()):
         qc_figs.append({"title": "SNR per scan (dashed: exclusion limit)", "uri": figures.histograms(snr, "SNR", rules.min_snr, "exclusion limit")})
-    if any(np.isfinite(v).any() for v in fwhm.values()):
-        mhz = ex_cfg.get("spectrometer_mhz", 123.2)
-        lim = rules.max_fwhm_ppm
-        qc_figs.append({"title": "Linewidth per scan (dashed: exclusion limit)", "uri": figures.histograms(fwhm, "FWHM (Hz)", lim * mhz if lim else None, "exclusion limit")})
+    if "spectrometer_mhz" in scans and "fwhm_hz" in scans:
+        # In ppm with each scan's own spectrometer frequency: one limit line for every field strength.
+        fwhm = {a: d["fwhm_hz"].to_numpy(float) / pd.to_numeric(d["spectrometer_mhz"], errors="coerce").to_numpy(float)
+                for a, d in scans.groupby("acq")}
+        if any(np.isfinite(v).any() for v in fwhm.values()):
+            qc_figs.append({"title": "Linewidth per scan, ppm (dashed: exclusion limit)",
+                            "uri": figures.histograms(fwhm, "FWHM (ppm)", rules.max_fwhm_ppm, "exclusion limit")})
+    elif any(np.isfinite(v).any() for v in fwhm.values()):
+        qc_figs.append({"title": "Linewidth per scan (Hz; no spectrometer frequency, no limit line)",
+                        "uri": figures.histograms(fwhm, "FWHM (Hz)", None, "exclusion limit")})
     spectra_figs, headers = _spectra_figures(table, derivatives)
     if not headers:
         headers = _bids_headers(bids)

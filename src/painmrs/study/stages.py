@@ -399,6 +399,7 @@ def qc_table(process_manifests, fit_manifests=()) -> pd.DataFrame:
                     "stem": row.stem,
                     "fit_snr": float(fit["snr"].iloc[0]),
                     "fwhm_hz": float(fit["fwhm_hz"].iloc[0]),
+                    "spectrometer_mhz": float(fit["spectrometer_mhz"].iloc[0]) if "spectrometer_mhz" in fit else float("nan"),
                     "f_gm": float(fit["f_gm"].iloc[0]),
                     "f_wm": float(fit["f_wm"].iloc[0]),
                     "f_csf": float(fit["f_csf"].iloc[0]),
@@ -406,7 +407,7 @@ def qc_table(process_manifests, fit_manifests=()) -> pd.DataFrame:
                     "qc_warnings": str(fit["warnings"].iloc[0]) if "warnings" in fit and fit["warnings"].notna().iloc[0] else "",
                 }
             )
-        table = table.drop(columns=[c for c in ("fwhm_hz", "f_gm", "f_wm", "f_csf") if c in table.columns])
+        table = table.drop(columns=[c for c in ("fwhm_hz", "spectrometer_mhz", "f_gm", "f_wm", "f_csf") if c in table.columns])
         if extra:
             table = table.merge(pd.DataFrame(extra), on="stem", how="left", validate="one_to_one")
     # Excluded scans (execution.on_bad_scan: exclude) stay visible, with the reason; a scan that
