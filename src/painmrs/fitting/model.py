@@ -128,32 +128,37 @@ def default_groups(names: Sequence[str]) -> dict[str, str]:
 def resample_basis(basis: BasisSet, n_points: int, dwell_s: float) -> np.ndarray:
     """Basis FIDs on the data's time grid (n_points, K).
 
-    When the basis duration is a whole number of data dwell times, resample exactly in the
-    frequency domain (keep/zero-pad the band, keep the frequency resolution); otherwise
-    interpolate the FID linearly (adequate when the basis is sampled finer than the data).
+    Always in the frequency domain, which keeps line positions and shapes (linear interpolation
+    of the FID in time does not): the basis FID is zero-padded in time (exact) to a duration
+    that is a whole number of data dwell times, so its spectrum and the new one share one
+    frequency step; the band is then cropped (basis band wider than the data's) or zero-padded
+    (narrower) to the data's bandwidth and inverse-transformed. The FID scale is kept (the
+    first point is unchanged), then the result is cut or zero-filled to ``n_points``.
     """
     fids = basis.fids
     nb = basis.n_points
     if np.isclose(basis.dwell_s, dwell_s, rtol=1e-6, atol=0):
         out = fids
     else:
-        duration = nb * basis.dwell_s
-        n_new = duration / dwell_s
-        if abs(n_new - round(n_new)) < 1e-6 * n_new:
-            n_new = int(round(n_new))
-            spec = np.fft.fft(fids, axis=0)
-            f_new = np.fft.fftfreq(n_new, dwell_s)
-            idx = np.rint(f_new * duration).astype(int)
-            inside = np.abs(f_new) < 0.5 / basis.dwell_s
-            spec_new = np.zeros((n_new, fids.shape[1]), complex)
-            spec_new[inside] = spec[idx[inside] % nb]
-            out = np.fft.ifft(spec_new, axis=0) * (n_new / nb)
-        else:
-            t_b = np.arange(nb) * basis.dwell_s
-            t_d = np.arange(n_points) * dwell_s
-            out = np.stack(
-                [np.interp(t_d, t_b, c.real, right=0) + 1j * np.interp(t_d, t_b, c.imag, right=0) for c in fids.T], 1
-            )
+        from fractions import Fraction
+
+        r = basis.dwell_s / dwell_s  # new points per basis point
+        q_frac = Fraction(r).limit_denominator(1000)
+        if abs(float(q_frac) - r) <= 1e-9 * r:
+            q = q_frac.denominator
+            nb_pad = -(-nb // q) * q
+        else:  # no small rational ratio: the padding length with the least duration mismatch
+            cand = np.arange(nb, 2 * nb + 1)
+            nb_pad = int(cand[np.argmin(np.abs(cand * r - np.rint(cand * r)))])
+        n_new = int(round(nb_pad * r))
+        spec = np.fft.fft(fids, n=nb_pad, axis=0)  # zero-pads in time
+        duration = nb_pad * basis.dwell_s
+        f_new = np.fft.fftfreq(n_new, dwell_s)
+        idx = np.rint(f_new * duration).astype(int)
+        inside = np.abs(f_new) < 0.5 / basis.dwell_s
+        spec_new = np.zeros((n_new, fids.shape[1]), complex)
+        spec_new[inside] = spec[idx[inside] % nb_pad]
+        out = np.fft.ifft(spec_new, axis=0) * (n_new / nb_pad)
     if out.shape[0] >= n_points:
         return np.ascontiguousarray(out[:n_points])
     pad = np.zeros((n_points - out.shape[0], out.shape[1]), complex)
@@ -238,6 +243,7 @@ class _Problem:
             idx = [basis.index(m) for m in options.metabolites]
             basis = basis.replace(names=tuple(options.metabolites), fids=np.ascontiguousarray(basis.fids[:, idx]))
         self.names = basis.names
+        self.basis_ppm_reference = float(basis.ppm_reference)
         groups = dict(default_groups(basis.names))
         if options.groups:
             groups.update({k: v for k, v in options.groups.items() if k in groups})
@@ -637,7 +643,7 @@ def _linewidth(prob: _Problem, bt, a, phi0, phi1) -> float:
             n4 = 4 * prob.n
             spec = np.fft.fftshift(np.fft.fft(bt[:, k], n=n4))
             freq = np.fft.fftshift(np.fft.fftfreq(n4, prob.t[1] - prob.t[0]))
-            ppm = 4.65 + freq / prob.mhz
+            ppm = prob.basis_ppm_reference + freq / prob.mhz  # the basis's own reference
             win = np.nonzero(np.abs(ppm - centre) < 0.1)[0]
             re = spec.real
             ci = win[np.argmax(re[win])]
