@@ -39,7 +39,7 @@ SCAN_LEVEL = ("snr", "fwhm_hz", "spectrometer_mhz", "f_gm", "f_wm", "f_csf")
 SCAN_KEYS = ["subject", "session", "region", "acq", "stem"]
 CORE_COLUMNS = SCAN_KEYS + [
     "metabolite", "measure", "value", "crlb_pct", "snr", "fwhm_hz", "spectrometer_mhz", "qc_pass", "qc_reason",
-    "f_gm", "f_wm", "f_csf",
+    "f_gm", "f_wm", "f_csf", "tissue_source",
 ]
 
 COLUMN_DESCRIPTIONS = {
@@ -62,6 +62,8 @@ COLUMN_DESCRIPTIONS = {
     "f_gm": "voxel grey-matter fraction",
     "f_wm": "voxel white-matter fraction",
     "f_csf": "voxel CSF fraction",
+    "tissue_source": "tissue fractions of the water scaling: segmentation | assumed (quantify.assumed_fractions; "
+    "f_gm/f_wm/f_csf n/a) | none (not water-scaled) | n/a (older fit table)",
 }
 
 _STEM_RE = re.compile(
@@ -124,6 +126,9 @@ def read_fit_table(path: str | os.PathLike) -> pd.DataFrame:
     for col in SCAN_LEVEL:
         vals = pd.to_numeric(df[col], errors="coerce").dropna() if col in df.columns else pd.Series(dtype=float)
         long[f"_fit_{col}"] = float(vals.iloc[0]) if len(vals) else np.nan
+    # How the water-scaled values' tissue fractions were obtained (segmentation | assumed | none).
+    ts = df["tissue_source"].dropna().astype(str) if "tissue_source" in df.columns else pd.Series([], dtype=str)
+    long["tissue_source"] = ts.iloc[0] if len(ts) else "n/a"
     flags = df["qc_flags"].fillna("").astype(str) if "qc_flags" in df.columns else pd.Series([], dtype=str)
     tokens = sorted({t for f in flags for t in f.split(";") if t.startswith("fit_quality>")})
     long["_fit_quality_flag"] = tokens[0] if tokens else ""
