@@ -437,8 +437,11 @@ def build_report(
             prov = Path(provenance).read_text()[:20000]
     config_text = json.dumps(config, indent=2, sort_keys=True, default=str)
 
+    # Scans whose water-scaled values rest on assumed (not segmented) tissue fractions.
+    n_assumed_tissue = (int(table.loc[table["tissue_source"].astype(str) == "assumed", "stem"].nunique())
+                        if "tissue_source" in table.columns else 0)
     html = _env().get_template("index.html.j2").render(
-        title=title, design=design, versions=versions,
+        title=title, design=design, versions=versions, n_assumed_tissue=n_assumed_tissue,
         n_cell=html_table(n_cell), exclusions=html_table(excl),
         qc_figs=qc_figs, spectra_figs=spectra_figs, fit_figs=fit_figs, qc_table=html_table(qc_tab, max_rows=300),
         excluded_scans=html_table(excluded_scans, max_rows=1000), scan_warnings=html_table(scan_warnings, max_rows=1000),
