@@ -48,3 +48,9 @@ def test_bad_assumed_fractions_refused():
         QuantOptions(assumed_fractions="guess")
     with pytest.raises(InputError, match="quantify.assumed_fractions"):
         QuantOptions(assumed_fractions={"GM": 0.9, "WM": 0.9, "CSF": 0.0})
+
+
+def test_fit_table_names_its_own_verdict_fit_qc_pass():
+    # qc_pass is kept for the study table's final inclusion only (metabolites.tsv)
+    t = fit_table([("press", _fit())], fractions=None, **KW)
+    assert "fit_qc_pass" in t.columns and "qc_pass" not in t.columns and t["fit_qc_pass"].all()

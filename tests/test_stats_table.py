@@ -130,7 +130,7 @@ def test_one_source_of_truth_for_qc_thresholds(study):
 def test_qc_stage_verdict_respected(study, tmp_path):
     fits, qc, parts, sess = study
     q = pd.read_csv(qc, sep="\t")
-    q["qc_pass"] = [True, True, False]
+    q["scan_qc_pass"] = [True, True, False]
     q["qc_reason"] = ["", "", "residual_water"]
     q.to_csv(qc, sep="\t", index=False)
     t = build_metabolite_table(fits, qc, parts, sess, ExclusionRules(QCRules(max_fwhm_ppm=None)))
@@ -160,7 +160,7 @@ def test_scan_level_values_from_fit_table_when_no_qc_table(tmp_path):
                         "crlb_pct": [3.0, 4.0], "ratio_tCr": [1.4, 1.0], "conc_mM": [11.0, 8.0],
                         "conc_molal": [13.0, 9.5], "alpha_corrected": [np.nan, np.nan], "snr": [8.0, 8.0],
                         "fwhm_hz": [6.0, 6.0], "spectrometer_mhz": [123.2, 123.2], "f_gm": [0.5, 0.5], "f_wm": [0.4, 0.4], "f_csf": [0.1, 0.1],
-                        "qc_pass": [False, False], "qc_flags": ["snr<10", "snr<10"]})
+                        "fit_qc_pass": [False, False], "qc_flags": ["snr<10", "snr<10"]})
     f = _write(tmp_path / "sub-A1_acq-press_voi-PCC_fit.tsv", fit)
     parts = _write(tmp_path / "participants.tsv", pd.DataFrame({"participant_id": ["sub-A1"], "group": ["HC"]}))
     t = build_metabolite_table([f], None, parts)

@@ -2,7 +2,7 @@
 
 Columns: metabolite, spectrum (press | diff | off), amplitude, crlb_sd, crlb_pct, ratio_tCr
 (+ ratio_tNAA if configured), conc_mM (Gasparovic molar, CSF-corrected), conc_molal,
-alpha_corrected (Harris 2015, GABA targets only), snr, fwhm_hz, f_gm, f_wm, f_csf, qc_pass,
+alpha_corrected (Harris 2015, GABA targets only), snr, fwhm_hz, f_gm, f_wm, f_csf, fit_qc_pass,
 qc_flags, warnings (scan-level, e.g. no water reference). Missing values are written as ``n/a`` (BIDS).
 """
 
@@ -21,7 +21,7 @@ from .qc import QCRules, metabolite_flags, scan_flags
 
 COLUMNS = (
     "metabolite", "spectrum", "amplitude", "crlb_sd", "crlb_pct", "ratio_tCr", "ratio_tNAA", "conc_mM",
-    "conc_molal", "alpha_corrected", "snr", "fwhm_hz", "spectrometer_mhz", "f_gm", "f_wm", "f_csf", "tissue_source", "qc_pass", "qc_flags", "warnings",
+    "conc_molal", "alpha_corrected", "snr", "fwhm_hz", "spectrometer_mhz", "f_gm", "f_wm", "f_csf", "tissue_source", "fit_qc_pass", "qc_flags", "warnings",
 )
 #: Scan-level warning when there is no water reference: ratios are computed, the water-scaled
 #: columns stay n/a (never 0) and the QC table and report show this text.
@@ -98,7 +98,7 @@ def fit_table(
         df[f"f_{t.lower()}"] = (fr or {}).get(t, np.nan) if fractions is not None else np.nan
     scan = scan_flags(ref_fit.snr, ref_fit.fwhm_hz, ref_fit.spectrometer_mhz, ref_fit.fit_quality, qc)
     flags = [";".join(scan + metabolite_flags(n, p, qc)) for n, p in zip(df.metabolite, df.crlb_pct)]
-    df["qc_pass"] = [not f for f in flags]
+    df["fit_qc_pass"] = [not f for f in flags]  # this fit's own checks (not the study inclusion)
     df["qc_flags"] = [f or "" for f in flags]
     # Where the water scaling's tissue fractions came from: segmentation (f_gm... columns),
     # assumed (quantify.assumed_fractions, f_* n/a), or none (not water-scaled).

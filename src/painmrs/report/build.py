@@ -574,7 +574,7 @@ def _diagnostics(gc: pd.DataFrame, par: pd.DataFrame, cro: pd.DataFrame, opts_al
 
 
 def _excluded_and_warned(qc_tab: pd.DataFrame | None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """Scans the stages excluded (execution.on_bad_scan: exclude; qc_pass false with the
+    """Scans the stages excluded (execution.on_bad_scan: exclude; scan_qc_pass false with the
     error as qc_reason) and scans with warnings (e.g. no water reference), from the QC table."""
     if qc_tab is None or qc_tab.empty or "stem" not in qc_tab.columns:
         return None, None

@@ -33,7 +33,7 @@ class ExclusionRules:
     study table needs besides them (config ``stats.exclusion``)."""
 
     qc: QCRules = field(default_factory=QCRules)
-    # Respect a qc_pass column written by the QC stage (scan-level verdict).
+    # Respect the scan_qc_pass column written by the QC stage (scan-level verdict).
     use_qc_table_verdict: bool = True
 
     def crlb_limit(self, metabolite: str) -> float | None:

@@ -120,7 +120,7 @@ def read_fit_table(path: str | os.PathLike) -> pd.DataFrame:
     for k, v in ids.items():
         long[k] = v
     # Scan-level values repeated on every row of the fit table (quantify stage); the study QC
-    # table, when given, takes precedence. The fit table's qc_pass/qc_flags are re-derived by
+    # table, when given, takes precedence. The fit table's fit_qc_pass/qc_flags are re-derived by
     # apply_exclusions with the same QCRules (config qc:) on these values, except the fit-quality
     # verdict, which needs the fit residual and is carried over.
     for col in SCAN_LEVEL:
@@ -233,7 +233,7 @@ def build_metabolite_table(
     """Build the tidy study table (columns as DEVELOPERS.md) with QC exclusions applied.
 
     ``qc_table`` (results/qc/qc.tsv) needs a ``stem`` column and may carry snr, fwhm_hz,
-    fwhm_ppm, f_gm, f_wm, f_csf, qc_pass and qc_reason (the QC stage's own verdict).
+    fwhm_ppm, f_gm, f_wm, f_csf, scan_qc_pass and qc_reason (the QC stage's own verdict).
     """
     rules = rules or ExclusionRules()
     if not fit_tables:
@@ -252,8 +252,10 @@ def build_metabolite_table(
         raise InputError(qc_path, "stem", "QC table needs a 'stem' column")
     if qc["stem"].duplicated().any():
         raise InputError(qc_path, "stem", f"duplicate stem {qc['stem'][qc['stem'].duplicated()].iloc[0]!r}")
-    keep = [c for c in ("stem", "snr", "fwhm_hz", "spectrometer_mhz", "fwhm_ppm", "f_gm", "f_wm", "f_csf", "qc_pass", "qc_reason") if c in qc.columns]
-    qc = qc[keep].rename(columns={"qc_pass": "_qc_stage_pass", "qc_reason": "_qc_stage_reason"})
+    if "scan_qc_pass" not in qc.columns and "qc_pass" in qc.columns:  # QC tables of earlier versions
+        qc = qc.rename(columns={"qc_pass": "scan_qc_pass"})
+    keep = [c for c in ("stem", "snr", "fwhm_hz", "spectrometer_mhz", "fwhm_ppm", "f_gm", "f_wm", "f_csf", "scan_qc_pass", "qc_reason") if c in qc.columns]
+    qc = qc[keep].rename(columns={"scan_qc_pass": "_qc_stage_pass", "qc_reason": "_qc_stage_reason"})
     table = long.merge(qc, on="stem", how="left", validate="many_to_one")
     for col in SCAN_LEVEL:
         if col not in table.columns:

@@ -382,7 +382,7 @@ def fit_batch(
 def qc_table(process_manifests, fit_manifests=()) -> pd.DataFrame:
     """One row per scan: the processing QC sidecar's scalars, plus (when fitted) the fit's
     linewidth ``fwhm_hz``, its SNR ``fit_snr`` and the voxel tissue fractions. Scans a stage
-    excluded (``execution.on_bad_scan: exclude``) get ``qc_pass`` false and the error as
+    excluded (``execution.on_bad_scan: exclude``) get ``scan_qc_pass`` false and the error as
     ``qc_reason``; ``qc_warnings`` lists what a fitted scan lacks (e.g. its water reference)."""
     from ..processing.qc import collect_qc
 
@@ -411,13 +411,13 @@ def qc_table(process_manifests, fit_manifests=()) -> pd.DataFrame:
         if extra:
             table = table.merge(pd.DataFrame(extra), on="stem", how="left", validate="one_to_one")
     # Excluded scans (execution.on_bad_scan: exclude) stay visible, with the reason; a scan that
-    # was processed but not fitted keeps its processing QC columns. qc_pass here is the
+    # was processed but not fitted keeps its processing QC columns. scan_qc_pass here is the
     # stages' verdict only; the study table adds the configured exclusion rules.
     known = set(table["stem"]) if len(table) else set()
     missing = pd.DataFrame({"stem": sorted(set(failures) - known)})
     table = pd.concat([table, missing], ignore_index=True) if len(missing) else table
     table = table.sort_values("stem", ignore_index=True)
-    table["qc_pass"] = ~table["stem"].isin(failures)
+    table["scan_qc_pass"] = ~table["stem"].isin(failures)  # processing/scan QC (the stages)
     table["qc_reason"] = [failures.get(stem, "") for stem in table["stem"]]
     if "qc_warnings" in table.columns:
         table["qc_warnings"] = table["qc_warnings"].fillna("")
