@@ -4,7 +4,7 @@ workflow uses for it, ends in one of the two documented ways chosen by
 
 - ``fail``: an ``InputError`` / ``ScanFailure`` whose message names the file and the field
   (and the row for tables);
-- ``exclude``: the scan is left out, its reason is in the QC table (``qc_pass`` false,
+- ``exclude``: the scan is left out, its reason is in the QC table (``scan_qc_pass`` false,
   ``qc_reason``) and in the report, and every other scan's outputs are byte-identical to a
   clean run's.
 
@@ -82,7 +82,7 @@ def clean_outputs(tmp_path_factory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("clean")
     _study(root)
     _, qc = _run_study(root, "exclude")
-    assert qc["qc_pass"].all() and len(qc) == 2
+    assert qc["scan_qc_pass"].all() and len(qc) == 2
     return _outputs(root / "deriv", GOOD)
 
 
@@ -168,7 +168,7 @@ def test_bad_scan_exclude(tmp_path, clean_outputs, case, svs_kind, ref_kind, fie
     inv, qc = _run_study(tmp_path, "exclude")
     bad = _bad_file(bids, svs_kind)
     # the bad scan is excluded with its reason; the good one passes, its outputs identical to a clean run's
-    assert qc.set_index("stem")["qc_pass"].to_dict() == {GOOD: True, BAD: False}
+    assert qc.set_index("stem")["scan_qc_pass"].to_dict() == {GOOD: True, BAD: False}
     reason = qc.set_index("stem").loc[BAD, "qc_reason"]
     assert str(bad) in reason and fragment in reason, reason
     if field is not None:
@@ -247,7 +247,7 @@ def test_missing_water_reference_keeps_ratios_and_warns(tmp_path):
     write_manifest([{"stem": BAD, "output": "fit_tsv", "path": str(out / f"{BAD}_fit.tsv"), "sha256": "", "message": ""}],
                    tmp_path / "f.tsv")
     qc = qc_table([tmp_path / "p.tsv"], [tmp_path / "f.tsv"])
-    assert qc["qc_pass"].tolist() == [True]
+    assert qc["scan_qc_pass"].tolist() == [True]
     assert qc["qc_warnings"].iloc[0].startswith("no_water_reference: conc_mM, conc_molal and alpha_corrected unavailable")
     excluded, warned = _excluded_and_warned(qc)
     assert excluded.empty and warned["stem"].tolist() == [BAD]

@@ -140,7 +140,7 @@ def test_bad_scan_is_named_and_the_study_table_intact(canary_study):
     assert CORRUPT_STEM in set(scans["stem"])
     qc = pd.read_csv(results / "qc" / "qc.tsv", sep="\t", dtype=str, keep_default_na=False)
     bad = qc[qc["stem"] == CORRUPT_STEM]
-    assert len(bad) == 1 and bad["qc_pass"].iloc[0].lower() == "false"
+    assert len(bad) == 1 and bad["scan_qc_pass"].iloc[0].lower() == "false"
     reason = bad["qc_reason"].iloc[0]
     assert reason.startswith("processing failed") and f"{CORRUPT_STEM}_svs.nii.gz" in reason
     assert re.search("corrupt|truncated", reason), reason

@@ -212,3 +212,13 @@ def test_sections_and_snakemake_figures(built, tmp_path):
     names = sorted(p.name for p in figs.glob("*.png"))
     assert names[0].startswith("01_") and any("spectra" in n for n in names) and any("group" in n for n in names)
     assert all((figs / n).read_bytes()[:4] == b"\x89PNG" for n in names)
+
+
+def test_warns_how_many_scans_used_assumed_tissue_fractions(tmp_path):
+    table, _ = make_study(seed=5, n=6, n_trial=6)
+    stems = sorted(table["stem"].unique())
+    table["tissue_source"] = np.where(table["stem"].isin(stems[:3]), "assumed", "segmentation")
+    html = build_report(table, tmp_path / "index.html").read_text()
+    assert re.search(r'id="assumed-tissue">Warning: 3 scans had no segmentation', html)
+    table["tissue_source"] = "segmentation"
+    assert 'id="assumed-tissue"' not in build_report(table, tmp_path / "b.html").read_text()

@@ -39,7 +39,8 @@ def study(tmp_path):
             ["tCr", 0.8, 3.0, 1.0, 8.0, 9.0, np.nan],
         ])))
     qc = pd.DataFrame({"stem": [f.name[:-8] for f in fits], "snr": [40, 6, 35], "fwhm_hz": [7.0, 8.0, 14.0],
-                       "f_gm": [0.6, 0.55, 0.58], "f_wm": [0.3, 0.35, 0.32], "f_csf": [0.1, 0.1, 0.1]})
+                       "f_gm": [0.6, 0.55, 0.58], "f_wm": [0.3, 0.35, 0.32], "f_csf": [0.1, 0.1, 0.1],
+                       "spectrometer_mhz": [123.2, 123.2, 123.2]})
     qc_path = _write(tmp_path / "qc" / "qc.tsv", qc)
     parts = _write(tmp_path / "bids" / "participants.tsv", pd.DataFrame(
         {"participant_id": ["sub-HC001", "sub-CLBP001"], "group": ["HC", "cLBP"], "age": [40, 50], "sex": ["F", "M"],
@@ -63,8 +64,9 @@ def test_build_table_reshapes_joins_and_excludes(study):
     fits, qc, parts, sess = study
     # fwhm 14 Hz at 123.2 MHz = 0.114 ppm > 0.1 -> the post scan is excluded by linewidth
     t = build_metabolite_table(fits, qc, parts, sess, ExclusionRules())
-    assert list(t.columns[:16]) == ["subject", "session", "region", "acq", "stem", "metabolite", "measure", "value",
-                                    "crlb_pct", "snr", "fwhm_hz", "qc_pass", "qc_reason", "f_gm", "f_wm", "f_csf"]
+    assert list(t.columns[:17]) == ["subject", "session", "region", "acq", "stem", "metabolite", "measure", "value",
+                                    "crlb_pct", "snr", "fwhm_hz", "spectrometer_mhz", "qc_pass", "qc_reason", "f_gm",
+                                    "f_wm", "f_csf"]
     # 3 scans x (4 metabolites x 4 measures + GABA alpha) rows; NaN alpha for non-GABA dropped
     assert len(t) == 3 * (4 * 4 + 1)
     assert set(t["measure"]) == {"amplitude", "ratio_tCr", "conc_mM", "conc_molal", "gaba_alpha"}
@@ -128,7 +130,7 @@ def test_one_source_of_truth_for_qc_thresholds(study):
 def test_qc_stage_verdict_respected(study, tmp_path):
     fits, qc, parts, sess = study
     q = pd.read_csv(qc, sep="\t")
-    q["qc_pass"] = [True, True, False]
+    q["scan_qc_pass"] = [True, True, False]
     q["qc_reason"] = ["", "", "residual_water"]
     q.to_csv(qc, sep="\t", index=False)
     t = build_metabolite_table(fits, qc, parts, sess, ExclusionRules(QCRules(max_fwhm_ppm=None)))
@@ -157,8 +159,8 @@ def test_scan_level_values_from_fit_table_when_no_qc_table(tmp_path):
     fit = pd.DataFrame({"metabolite": ["NAA", "tCr"], "spectrum": "press", "amplitude": [1.0, 0.8],
                         "crlb_pct": [3.0, 4.0], "ratio_tCr": [1.4, 1.0], "conc_mM": [11.0, 8.0],
                         "conc_molal": [13.0, 9.5], "alpha_corrected": [np.nan, np.nan], "snr": [8.0, 8.0],
-                        "fwhm_hz": [6.0, 6.0], "f_gm": [0.5, 0.5], "f_wm": [0.4, 0.4], "f_csf": [0.1, 0.1],
-                        "qc_pass": [False, False], "qc_flags": ["snr<10", "snr<10"]})
+                        "fwhm_hz": [6.0, 6.0], "spectrometer_mhz": [123.2, 123.2], "f_gm": [0.5, 0.5], "f_wm": [0.4, 0.4], "f_csf": [0.1, 0.1],
+                        "fit_qc_pass": [False, False], "qc_flags": ["snr<10", "snr<10"]})
     f = _write(tmp_path / "sub-A1_acq-press_voi-PCC_fit.tsv", fit)
     parts = _write(tmp_path / "participants.tsv", pd.DataFrame({"participant_id": ["sub-A1"], "group": ["HC"]}))
     t = build_metabolite_table([f], None, parts)
@@ -182,3 +184,27 @@ def test_cli_build_table(study, tmp_path):
     assert side["exclusion_rules"]["qc"]["min_snr"] == 10 and set(side["columns"]) == set(back.columns)
     assert main(["stats", "--build-table", "--table", str(out), "--fits-dir", str(tmp_path / "nothing"),
                  "--bids", str(tmp_path / "bids")]) == 2  # InputError -> exit code 2, message names the field
+
+
+def test_linewidth_rule_uses_each_scans_own_frequency(tmp_path):
+    """Multi-field study: 20 Hz is 0.0673 ppm at 7 T (297.2 MHz, passes max_fwhm_ppm 0.1) but
+    0.313 ppm at 1.5 T (63.9 MHz, fails). The former study-wide 123.2 MHz gave 0.162 ppm for both
+    (both excluded); a scan without a known frequency cannot pass the linewidth rule."""
+    fits = []
+    for subj, mhz in (("sub-A1", 297.2), ("sub-A2", 63.9), ("sub-A3", np.nan)):
+        fit = pd.DataFrame({"metabolite": ["NAA", "tCr"], "spectrum": "press", "amplitude": [1.0, 0.8],
+                            "crlb_pct": [3.0, 4.0], "ratio_tCr": [1.4, 1.0], "snr": [50.0, 50.0],
+                            "fwhm_hz": [20.0, 20.0], "spectrometer_mhz": [mhz, mhz],
+                            "f_gm": [0.5, 0.5], "f_wm": [0.4, 0.4], "f_csf": [0.1, 0.1]})
+        fits.append(_write(tmp_path / f"{subj}_acq-press_voi-PCC_fit.tsv", fit))
+    parts = _write(tmp_path / "participants.tsv", pd.DataFrame({"participant_id": ["sub-A1", "sub-A2", "sub-A3"],
+                                                                "group": ["HC"] * 3}))
+    t = build_metabolite_table(fits, None, parts, rules=ExclusionRules(QCRules(max_fwhm_ppm=0.1, max_crlb_pct=None)))
+    by = t.groupby("subject")
+    assert by["qc_pass"].all().to_dict() == {"sub-A1": True, "sub-A2": False, "sub-A3": False}
+    assert set(t.loc[t.subject == "sub-A2", "qc_reason"]) == {"fwhm>0.1ppm"}
+    assert set(t.loc[t.subject == "sub-A1", "spectrometer_mhz"]) == {297.2}
+    # the study-wide constant is gone: a config still setting it is refused, naming the key
+    from painmrs.stats import stats_options_from_config
+    with pytest.raises(InputError, match=r"stats.exclusion.spectrometer_mhz"):
+        stats_options_from_config({"stats": {"exclusion": {"spectrometer_mhz": 123.2}}}, "config.yaml")

@@ -237,7 +237,7 @@ def test_real_philips_study_runs_through_the_workflow(shared_data, tmp_path, bas
         # 64 averages stored averaged, 30 mm cube at 3T: NAA FWHM 0.04-0.08 ppm, SNR well above 10
         assert 0.03 < qc["fwhm_naa_ppm"] < 0.08 and qc["snr"] > 50, qc
         assert (derived / f"{row.stem}_qc.png").is_file() and (derived / f"{row.stem}_fit.png").is_file()
-        assert bool(qc_table.set_index("stem").loc[row.stem, "qc_pass"])
+        assert bool(qc_table.set_index("stem").loc[row.stem, "scan_qc_pass"])
 
         # fitting and quantification (water-referenced, no segmentation): healthy tNAA, tCr
         fit = pd.read_csv(derived / f"{row.stem}_fit.tsv", sep="\t").set_index("metabolite")

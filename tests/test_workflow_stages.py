@@ -134,7 +134,7 @@ def test_skipped_scan_is_listed_in_the_qc_table(tmp_path):
     write_manifest(fit_rows, tmp_path / "fit.tsv")
     table = qc_table([tmp_path / "process.tsv"], [tmp_path / "fit.tsv"])
     assert table["stem"].tolist() == ["sub-HC001_ses-post_acq-press_voi-ACC"]
-    assert table["qc_pass"].tolist() == [False]
+    assert table["scan_qc_pass"].tolist() == [False]
     assert table["qc_reason"].iloc[0].startswith("processing failed: InputError")
 
 

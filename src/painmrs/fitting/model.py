@@ -30,6 +30,7 @@ from scipy.linalg import solve_triangular
 from scipy.optimize import least_squares, nnls
 
 from ..basis.basis_set import BasisSet
+from ..basis.macromolecules import is_macromolecule
 from ..errors import InputError
 from ..mrs import MRSData
 from . import baseline as bl
@@ -117,10 +118,6 @@ class FitResult:
 # helpers
 
 
-def is_macromolecule(name: str) -> bool:
-    return name.upper().startswith(("MM", "MAC", "LIP"))
-
-
 def default_groups(names: Sequence[str]) -> dict[str, str]:
     return {n: ("mm" if is_macromolecule(n) else "metab") for n in names}
 
@@ -128,32 +125,37 @@ def default_groups(names: Sequence[str]) -> dict[str, str]:
 def resample_basis(basis: BasisSet, n_points: int, dwell_s: float) -> np.ndarray:
     """Basis FIDs on the data's time grid (n_points, K).
 
-    When the basis duration is a whole number of data dwell times, resample exactly in the
-    frequency domain (keep/zero-pad the band, keep the frequency resolution); otherwise
-    interpolate the FID linearly (adequate when the basis is sampled finer than the data).
+    Always in the frequency domain, which keeps line positions and shapes (linear interpolation
+    of the FID in time does not): the basis FID is zero-padded in time (exact) to a duration
+    that is a whole number of data dwell times, so its spectrum and the new one share one
+    frequency step; the band is then cropped (basis band wider than the data's) or zero-padded
+    (narrower) to the data's bandwidth and inverse-transformed. The FID scale is kept (the
+    first point is unchanged), then the result is cut or zero-filled to ``n_points``.
     """
     fids = basis.fids
     nb = basis.n_points
     if np.isclose(basis.dwell_s, dwell_s, rtol=1e-6, atol=0):
         out = fids
     else:
-        duration = nb * basis.dwell_s
-        n_new = duration / dwell_s
-        if abs(n_new - round(n_new)) < 1e-6 * n_new:
-            n_new = int(round(n_new))
-            spec = np.fft.fft(fids, axis=0)
-            f_new = np.fft.fftfreq(n_new, dwell_s)
-            idx = np.rint(f_new * duration).astype(int)
-            inside = np.abs(f_new) < 0.5 / basis.dwell_s
-            spec_new = np.zeros((n_new, fids.shape[1]), complex)
-            spec_new[inside] = spec[idx[inside] % nb]
-            out = np.fft.ifft(spec_new, axis=0) * (n_new / nb)
-        else:
-            t_b = np.arange(nb) * basis.dwell_s
-            t_d = np.arange(n_points) * dwell_s
-            out = np.stack(
-                [np.interp(t_d, t_b, c.real, right=0) + 1j * np.interp(t_d, t_b, c.imag, right=0) for c in fids.T], 1
-            )
+        from fractions import Fraction
+
+        r = basis.dwell_s / dwell_s  # new points per basis point
+        q_frac = Fraction(r).limit_denominator(1000)
+        if abs(float(q_frac) - r) <= 1e-9 * r:
+            q = q_frac.denominator
+            nb_pad = -(-nb // q) * q
+        else:  # no small rational ratio: the padding length with the least duration mismatch
+            cand = np.arange(nb, 2 * nb + 1)
+            nb_pad = int(cand[np.argmin(np.abs(cand * r - np.rint(cand * r)))])
+        n_new = int(round(nb_pad * r))
+        spec = np.fft.fft(fids, n=nb_pad, axis=0)  # zero-pads in time
+        duration = nb_pad * basis.dwell_s
+        f_new = np.fft.fftfreq(n_new, dwell_s)
+        idx = np.rint(f_new * duration).astype(int)
+        inside = np.abs(f_new) < 0.5 / basis.dwell_s
+        spec_new = np.zeros((n_new, fids.shape[1]), complex)
+        spec_new[inside] = spec[idx[inside] % nb_pad]
+        out = np.fft.ifft(spec_new, axis=0) * (n_new / nb_pad)
     if out.shape[0] >= n_points:
         return np.ascontiguousarray(out[:n_points])
     pad = np.zeros((n_points - out.shape[0], out.shape[1]), complex)
@@ -186,10 +188,32 @@ def estimate_noise_sd(spectrum: np.ndarray, ppm: np.ndarray, ranges=DEFAULT_NOIS
     return float(np.sqrt(np.sum(r**2) / dof))
 
 
-def _combo_sd(cov: np.ndarray, idx: list[int]) -> float:
+def _combo_sd(cov: np.ndarray, idx: list[int], weights=None) -> float:
     w = np.zeros(cov.shape[0])
-    w[idx] = 1.0
+    w[idx] = 1.0 if weights is None else weights
     return float(np.sqrt(max(w @ cov @ w, 0.0)))
+
+
+#: The window over which an edited signal is integrated to put MM30 in GABA-equivalent units.
+GABA_EDITED_WINDOW_PPM = (2.8, 3.2)  # as the demo's GABA window (demo.acquisition)
+
+
+def gaba_equivalent_weight(fids: np.ndarray, names: Sequence[str], ppm: np.ndarray) -> float:
+    """Factor turning an MM30 amplitude into GABA-equivalent units (GABA+ = GABA + w * MM30).
+
+    The basis amplitudes count different things: GABA per molecule (its edited 3.0 ppm
+    multiplet), MM30 per 2 protons. A GABA-equivalent is the GABA concentration that would
+    give the same edited signal: w = (MM30 basis area) / (GABA basis area), both the real
+    spectrum integrated over ``GABA_EDITED_WINDOW_PPM`` of the unbroadened basis on the data
+    grid (``ppm`` in fftshift order). Without GABA or MM30 in the basis, or with a non-positive
+    GABA area, w = 1 (plain sum)."""
+    if "GABA" not in names or "MM30" not in names:
+        return 1.0
+    lo, hi = GABA_EDITED_WINDOW_PPM
+    m = (ppm >= lo) & (ppm <= hi)
+    spec = np.fft.fftshift(np.fft.fft(fids[:, [list(names).index("GABA"), list(names).index("MM30")]], axis=0), axes=0)
+    area_gaba, area_mm = spec[m].real.sum(axis=0)
+    return float(area_mm / area_gaba) if area_gaba > 0 else 1.0
 
 
 def _fwhm_of(spec_real: np.ndarray, freq_hz: np.ndarray, centre_idx: int) -> float:
@@ -238,6 +262,7 @@ class _Problem:
             idx = [basis.index(m) for m in options.metabolites]
             basis = basis.replace(names=tuple(options.metabolites), fids=np.ascontiguousarray(basis.fids[:, idx]))
         self.names = basis.names
+        self.basis_ppm_reference = float(basis.ppm_reference)
         groups = dict(default_groups(basis.names))
         if options.groups:
             groups.update({k: v for k, v in options.groups.items() if k in groups})
@@ -591,10 +616,15 @@ def _finish(prob: _Problem, x: np.ndarray, nfev: int, status: int) -> FitResult:
     crlb = np.sqrt(np.clip(np.diag(cov), 0, None))
     names = prob.names
     combos = {}
+    # GABA+ is in GABA-equivalent units: MM30 (counted per 2 protons) weighted by its edited
+    # signal relative to GABA's (gaba_equivalent_weight; DEVELOPERS.md metabolite names).
+    w_mm30 = gaba_equivalent_weight(prob.fids, names, prob.ppm_full)
     for cname, members in o.combinations.items():
-        idx = [names.index(m) for m in members if m in names]
+        present = [m for m in members if m in names]
+        idx = [names.index(m) for m in present]
         if idx and cname not in names:
-            combos[cname] = (float(a[idx].sum()), _combo_sd(cov, idx))
+            w = np.array([w_mm30 if (cname == "GABA+" and m == "MM30") else 1.0 for m in present])
+            combos[cname] = (float(a[idx] @ w), _combo_sd(cov, idx, w))
     # Full-length arrays in the data's frame.
     phase_full = np.exp(1j * (phi0 + phi1 * (prob.ppm_full - prob.ppm_c)))
     comp_full = np.fft.fftshift(np.fft.fft(bt, axis=0), axes=0) * a * phase_full[:, None]
@@ -637,7 +667,7 @@ def _linewidth(prob: _Problem, bt, a, phi0, phi1) -> float:
             n4 = 4 * prob.n
             spec = np.fft.fftshift(np.fft.fft(bt[:, k], n=n4))
             freq = np.fft.fftshift(np.fft.fftfreq(n4, prob.t[1] - prob.t[0]))
-            ppm = 4.65 + freq / prob.mhz
+            ppm = prob.basis_ppm_reference + freq / prob.mhz  # the basis's own reference
             win = np.nonzero(np.abs(ppm - centre) < 0.1)[0]
             re = spec.real
             ci = win[np.argmax(re[win])]

@@ -62,6 +62,23 @@ class QuantOptions:
     ratio_references: tuple[str, ...] = ("tCr",)  # add "tNAA" for ratio_tNAA
     alpha: float = 0.5  # Harris 2015: c_WM / c_GM for GABA
     alpha_targets: tuple[str, ...] = ("GABA+", "GABA", "GABA+_gauss")
+    # Without a segmentation: the tissue fractions assumed for water scaling (recorded per scan
+    # as tissue_source = assumed), or "refuse": no water-scaled values for such a scan (ratios
+    # still reported; the fit table's warnings say why).
+    assumed_fractions: Mapping[str, float] | str = dataclasses.field(
+        default_factory=lambda: {"GM": 0.5, "WM": 0.5, "CSF": 0.0})
+
+    def __post_init__(self):
+        af = self.assumed_fractions
+        if isinstance(af, str):
+            if af != "refuse":
+                raise InputError(None, "quantify.assumed_fractions",
+                                 f"must be {{GM, WM, CSF}} fractions or 'refuse', got {af!r}")
+        else:
+            try:
+                check_fractions(af)
+            except InputError as exc:
+                raise InputError(None, "quantify.assumed_fractions", exc.message) from None
 
 
 def _lookup(table: Mapping[str, float], name: str, keymap: Mapping[str, str]) -> float:
@@ -114,8 +131,10 @@ def water_scaling(
     """Amplitude -> concentration factors for every name (basis spectra and combinations)."""
     if not (np.isfinite(water_area) and water_area > 0):
         raise InputError(None, "water reference", f"water area must be > 0, got {water_area!r}")
-    fr = check_fractions(fractions) if fractions is not None else {"GM": 0.5, "WM": 0.5, "CSF": 0.0}
     o = options
+    if fractions is None and o.assumed_fractions == "refuse":
+        raise InputError(None, "segmentation", "no tissue fractions and quantify.assumed_fractions is 'refuse'")
+    fr = check_fractions(fractions) if fractions is not None else check_fractions(o.assumed_fractions)
     wte = o.water_te_s if o.water_te_s is not None else te_s
     wtr = o.water_tr_s if o.water_tr_s is not None else tr_s
     r_w = {t: relaxation(wtr, wte, o.t1_s[f"water_{t}"], o.t2_ms[f"water_{t}"]) for t in ("GM", "WM", "CSF")}

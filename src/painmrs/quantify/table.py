@@ -2,7 +2,7 @@
 
 Columns: metabolite, spectrum (press | diff | off), amplitude, crlb_sd, crlb_pct, ratio_tCr
 (+ ratio_tNAA if configured), conc_mM (Gasparovic molar, CSF-corrected), conc_molal,
-alpha_corrected (Harris 2015, GABA targets only), snr, fwhm_hz, f_gm, f_wm, f_csf, qc_pass,
+alpha_corrected (Harris 2015, GABA targets only), snr, fwhm_hz, f_gm, f_wm, f_csf, fit_qc_pass,
 qc_flags, warnings (scan-level, e.g. no water reference). Missing values are written as ``n/a`` (BIDS).
 """
 
@@ -21,11 +21,14 @@ from .qc import QCRules, metabolite_flags, scan_flags
 
 COLUMNS = (
     "metabolite", "spectrum", "amplitude", "crlb_sd", "crlb_pct", "ratio_tCr", "ratio_tNAA", "conc_mM",
-    "conc_molal", "alpha_corrected", "snr", "fwhm_hz", "f_gm", "f_wm", "f_csf", "qc_pass", "qc_flags", "warnings",
+    "conc_molal", "alpha_corrected", "snr", "fwhm_hz", "spectrometer_mhz", "f_gm", "f_wm", "f_csf", "tissue_source", "fit_qc_pass", "qc_flags", "warnings",
 )
 #: Scan-level warning when there is no water reference: ratios are computed, the water-scaled
 #: columns stay n/a (never 0) and the QC table and report show this text.
 NO_WATER_WARNING = "no_water_reference: conc_mM, conc_molal and alpha_corrected unavailable (n/a)"
+#: Scan-level warning when there is no segmentation and quantify.assumed_fractions is 'refuse'.
+REFUSED_FRACTIONS_WARNING = ("no_segmentation: assumed tissue fractions refused (quantify.assumed_fractions: refuse); "
+                             "conc_mM, conc_molal and alpha_corrected unavailable (n/a)")
 
 
 def fit_table(
@@ -74,7 +77,9 @@ def fit_table(
     df["conc_molal"] = np.nan
     df["alpha_corrected"] = np.nan
     fr = None
-    if water_area is not None and proton_unit is not None and te_s is not None and tr_s is not None:
+    refused = fractions is None and quant.assumed_fractions == "refuse"
+    have_water = water_area is not None and proton_unit is not None and te_s is not None and tr_s is not None
+    if have_water and not refused:
         ws = water_scaling(list(df.metabolite), proton_unit, water_area, fractions, quant, te_s=te_s, tr_s=tr_s)
         fr = ws.fractions
         df["conc_mM"] = [a * ws.molar[n] for n, a in zip(df.metabolite, df.amplitude)]
@@ -87,14 +92,18 @@ def fit_table(
             ]
     df["snr"] = ref_fit.snr
     df["fwhm_hz"] = ref_fit.fwhm_hz
+    # The scan's own frequency: the study table turns fwhm_hz into ppm with it (multi-field studies).
+    df["spectrometer_mhz"] = float(ref_fit.spectrometer_mhz)
     for t in ("GM", "WM", "CSF"):
         df[f"f_{t.lower()}"] = (fr or {}).get(t, np.nan) if fractions is not None else np.nan
     scan = scan_flags(ref_fit.snr, ref_fit.fwhm_hz, ref_fit.spectrometer_mhz, ref_fit.fit_quality, qc)
     flags = [";".join(scan + metabolite_flags(n, p, qc)) for n, p in zip(df.metabolite, df.crlb_pct)]
-    df["qc_pass"] = [not f for f in flags]
+    df["fit_qc_pass"] = [not f for f in flags]  # this fit's own checks (not the study inclusion)
     df["qc_flags"] = [f or "" for f in flags]
-    water_scaled = water_area is not None and proton_unit is not None and te_s is not None and tr_s is not None
-    df["warnings"] = "" if water_scaled else NO_WATER_WARNING
+    # Where the water scaling's tissue fractions came from: segmentation (f_gm... columns),
+    # assumed (quantify.assumed_fractions, f_* n/a), or none (not water-scaled).
+    df["tissue_source"] = "segmentation" if fractions is not None else ("assumed" if have_water and not refused else "none")
+    df["warnings"] = NO_WATER_WARNING if not have_water else (REFUSED_FRACTIONS_WARNING if refused else "")
     return df[list(COLUMNS)]
 
 

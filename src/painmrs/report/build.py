@@ -289,13 +289,18 @@ def build_report(
     snr = {a: d["snr"].to_numpy(float) for a, d in scans.groupby("acq")} if "snr" in scans else {}
     fwhm = {a: d["fwhm_hz"].to_numpy(float) for a, d in scans.groupby("acq")} if "fwhm_hz" in scans else {}
     rules = qc_rules_from_config(config)  # the one set of QC thresholds (config qc:)
-    ex_cfg = (config.get("stats", {}) or {}).get("exclusion", {}) or {}
     if any(np.isfinite(v).any() for v in snr.values()):
         qc_figs.append({"title": "SNR per scan (dashed: exclusion limit)", "uri": figures.histograms(snr, "SNR", rules.min_snr, "exclusion limit")})
-    if any(np.isfinite(v).any() for v in fwhm.values()):
-        mhz = ex_cfg.get("spectrometer_mhz", 123.2)
-        lim = rules.max_fwhm_ppm
-        qc_figs.append({"title": "Linewidth per scan (dashed: exclusion limit)", "uri": figures.histograms(fwhm, "FWHM (Hz)", lim * mhz if lim else None, "exclusion limit")})
+    if "spectrometer_mhz" in scans and "fwhm_hz" in scans:
+        # In ppm with each scan's own spectrometer frequency: one limit line for every field strength.
+        fwhm = {a: d["fwhm_hz"].to_numpy(float) / pd.to_numeric(d["spectrometer_mhz"], errors="coerce").to_numpy(float)
+                for a, d in scans.groupby("acq")}
+        if any(np.isfinite(v).any() for v in fwhm.values()):
+            qc_figs.append({"title": "Linewidth per scan, ppm (dashed: exclusion limit)",
+                            "uri": figures.histograms(fwhm, "FWHM (ppm)", rules.max_fwhm_ppm, "exclusion limit")})
+    elif any(np.isfinite(v).any() for v in fwhm.values()):
+        qc_figs.append({"title": "Linewidth per scan (Hz; no spectrometer frequency, no limit line)",
+                        "uri": figures.histograms(fwhm, "FWHM (Hz)", None, "exclusion limit")})
     spectra_figs, headers = _spectra_figures(table, derivatives)
     if not headers:
         headers = _bids_headers(bids)
@@ -432,8 +437,11 @@ def build_report(
             prov = Path(provenance).read_text()[:20000]
     config_text = json.dumps(config, indent=2, sort_keys=True, default=str)
 
+    # Scans whose water-scaled values rest on assumed (not segmented) tissue fractions.
+    n_assumed_tissue = (int(table.loc[table["tissue_source"].astype(str) == "assumed", "stem"].nunique())
+                        if "tissue_source" in table.columns else 0)
     html = _env().get_template("index.html.j2").render(
-        title=title, design=design, versions=versions,
+        title=title, design=design, versions=versions, n_assumed_tissue=n_assumed_tissue,
         n_cell=html_table(n_cell), exclusions=html_table(excl),
         qc_figs=qc_figs, spectra_figs=spectra_figs, fit_figs=fit_figs, qc_table=html_table(qc_tab, max_rows=300),
         excluded_scans=html_table(excluded_scans, max_rows=1000), scan_warnings=html_table(scan_warnings, max_rows=1000),
@@ -567,7 +575,7 @@ def _diagnostics(gc: pd.DataFrame, par: pd.DataFrame, cro: pd.DataFrame, opts_al
 
 
 def _excluded_and_warned(qc_tab: pd.DataFrame | None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """Scans the stages excluded (execution.on_bad_scan: exclude; qc_pass false with the
+    """Scans the stages excluded (execution.on_bad_scan: exclude; scan_qc_pass false with the
     error as qc_reason) and scans with warnings (e.g. no water reference), from the QC table."""
     if qc_tab is None or qc_tab.empty or "stem" not in qc_tab.columns:
         return None, None

@@ -33,9 +33,7 @@ class ExclusionRules:
     study table needs besides them (config ``stats.exclusion``)."""
 
     qc: QCRules = field(default_factory=QCRules)
-    # Used to turn fwhm_hz into ppm when the QC table has no fwhm_ppm column.
-    spectrometer_mhz: float = 123.2
-    # Respect a qc_pass column written by the QC stage (scan-level verdict).
+    # Respect the scan_qc_pass column written by the QC stage (scan-level verdict).
     use_qc_table_verdict: bool = True
 
     def crlb_limit(self, metabolite: str) -> float | None:
@@ -47,6 +45,11 @@ class ExclusionRules:
 MOVED_EXCLUSION_KEYS = {
     "crlb_pct_max": "qc.max_crlb_pct", "crlb_pct_max_overrides": "qc.max_crlb_pct_by_metabolite",
     "snr_min": "qc.min_snr", "fwhm_ppm_max": "qc.max_fwhm_ppm", "fwhm_hz_max": "qc.max_fwhm_ppm",
+}
+# Removed keys: the linewidth rule uses each scan's own spectrometer frequency.
+REMOVED_EXCLUSION_KEYS = {
+    "spectrometer_mhz": "the linewidth rule uses each scan's own spectrometer frequency "
+    "(spectrometer_mhz column of the fit/QC tables); remove this key",
 }
 
 
@@ -176,16 +179,15 @@ def stats_options_from_config(
             if key in ex:
                 raise InputError(path, f"stats.exclusion.{key}",
                                  f"QC thresholds are set once, in the qc section: use {moved}")
-    _check_keys(ex, {"spectrometer_mhz", "use_qc_table_verdict"}, "stats.exclusion", path)
+        for key, why in sorted(REMOVED_EXCLUSION_KEYS.items()):
+            if key in ex:
+                raise InputError(path, f"stats.exclusion.{key}", why)
+    _check_keys(ex, {"use_qc_table_verdict"}, "stats.exclusion", path)
     from ..quantify.config import qc_rules
 
     d = ExclusionRules()
     exclusion = ExclusionRules(
         qc=qc_rules(config.get("qc"), path),
-        spectrometer_mhz=_number(
-            ex.get("spectrometer_mhz", d.spectrometer_mhz), "stats.exclusion.spectrometer_mhz", path,
-            allow_none=False, lo=1,
-        ),
         use_qc_table_verdict=bool(ex.get("use_qc_table_verdict", d.use_qc_table_verdict)),
     )
 

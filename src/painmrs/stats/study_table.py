@@ -35,11 +35,11 @@ FIT_MEASURE_COLUMNS = {
     "amplitude": "amplitude",
 }
 
-SCAN_LEVEL = ("snr", "fwhm_hz", "f_gm", "f_wm", "f_csf")
+SCAN_LEVEL = ("snr", "fwhm_hz", "spectrometer_mhz", "f_gm", "f_wm", "f_csf")
 SCAN_KEYS = ["subject", "session", "region", "acq", "stem"]
 CORE_COLUMNS = SCAN_KEYS + [
-    "metabolite", "measure", "value", "crlb_pct", "snr", "fwhm_hz", "qc_pass", "qc_reason",
-    "f_gm", "f_wm", "f_csf",
+    "metabolite", "measure", "value", "crlb_pct", "snr", "fwhm_hz", "spectrometer_mhz", "qc_pass", "qc_reason",
+    "f_gm", "f_wm", "f_csf", "tissue_source",
 ]
 
 COLUMN_DESCRIPTIONS = {
@@ -56,11 +56,14 @@ COLUMN_DESCRIPTIONS = {
     "crlb_pct": "Cramer-Rao lower bound, % of the estimate",
     "snr": "scan SNR from the QC stage (peak height / noise SD)",
     "fwhm_hz": "scan linewidth (FWHM, Hz) from the QC stage",
+    "spectrometer_mhz": "the scan's own spectrometer frequency (MHz); turns fwhm_hz into ppm for the linewidth rule",
     "qc_pass": "true when the row passes every configured exclusion rule",
     "qc_reason": "semicolon-separated reasons for exclusion (empty when qc_pass)",
     "f_gm": "voxel grey-matter fraction",
     "f_wm": "voxel white-matter fraction",
     "f_csf": "voxel CSF fraction",
+    "tissue_source": "tissue fractions of the water scaling: segmentation | assumed (quantify.assumed_fractions; "
+    "f_gm/f_wm/f_csf n/a) | none (not water-scaled) | n/a (older fit table)",
 }
 
 _STEM_RE = re.compile(
@@ -117,12 +120,15 @@ def read_fit_table(path: str | os.PathLike) -> pd.DataFrame:
     for k, v in ids.items():
         long[k] = v
     # Scan-level values repeated on every row of the fit table (quantify stage); the study QC
-    # table, when given, takes precedence. The fit table's qc_pass/qc_flags are re-derived by
+    # table, when given, takes precedence. The fit table's fit_qc_pass/qc_flags are re-derived by
     # apply_exclusions with the same QCRules (config qc:) on these values, except the fit-quality
     # verdict, which needs the fit residual and is carried over.
     for col in SCAN_LEVEL:
         vals = pd.to_numeric(df[col], errors="coerce").dropna() if col in df.columns else pd.Series(dtype=float)
         long[f"_fit_{col}"] = float(vals.iloc[0]) if len(vals) else np.nan
+    # How the water-scaled values' tissue fractions were obtained (segmentation | assumed | none).
+    ts = df["tissue_source"].dropna().astype(str) if "tissue_source" in df.columns else pd.Series([], dtype=str)
+    long["tissue_source"] = ts.iloc[0] if len(ts) else "n/a"
     flags = df["qc_flags"].fillna("").astype(str) if "qc_flags" in df.columns else pd.Series([], dtype=str)
     tokens = sorted({t for f in flags for t in f.split(";") if t.startswith("fit_quality>")})
     long["_fit_quality_flag"] = tokens[0] if tokens else ""
@@ -183,11 +189,17 @@ def apply_exclusions(table: pd.DataFrame, rules: ExclusionRules, qc_verdict: pd.
     # Scan-level rules once per scan. The fit-quality rule needs the fit's residual, which only
     # the quantify stage saw: its verdict comes from the fit table's own flags (_fit_quality_flag).
     scan_rules = dataclasses.replace(rules.qc, max_fit_quality=None)
+    # Hz -> ppm with each scan's own spectrometer frequency (never a study-wide constant): a
+    # fwhm_ppm column (QC table) wins; a scan without a known frequency fails the linewidth rule.
+    mhz = (pd.to_numeric(table["spectrometer_mhz"], errors="coerce").to_numpy(dtype=float)
+           if "spectrometer_mhz" in table.columns else np.full(len(table), np.nan))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        from_hz = np.where(mhz > 0, table["fwhm_hz"].to_numpy(dtype=float) / mhz, np.nan)
     if "fwhm_ppm" in table.columns:
         fwhm_ppm = pd.to_numeric(table["fwhm_ppm"], errors="coerce").to_numpy(dtype=float)
-        fwhm_ppm = np.where(np.isfinite(fwhm_ppm), fwhm_ppm, table["fwhm_hz"].to_numpy(dtype=float) / rules.spectrometer_mhz)
+        fwhm_ppm = np.where(np.isfinite(fwhm_ppm), fwhm_ppm, from_hz)
     else:
-        fwhm_ppm = table["fwhm_hz"].to_numpy(dtype=float) / rules.spectrometer_mhz
+        fwhm_ppm = from_hz
     snr = table["snr"].to_numpy(dtype=float)
     cache: dict[tuple, list[str]] = {}
     scan_reasons = []
@@ -221,7 +233,7 @@ def build_metabolite_table(
     """Build the tidy study table (columns as DEVELOPERS.md) with QC exclusions applied.
 
     ``qc_table`` (results/qc/qc.tsv) needs a ``stem`` column and may carry snr, fwhm_hz,
-    fwhm_ppm, f_gm, f_wm, f_csf, qc_pass and qc_reason (the QC stage's own verdict).
+    fwhm_ppm, f_gm, f_wm, f_csf, scan_qc_pass and qc_reason (the QC stage's own verdict).
     """
     rules = rules or ExclusionRules()
     if not fit_tables:
@@ -240,8 +252,10 @@ def build_metabolite_table(
         raise InputError(qc_path, "stem", "QC table needs a 'stem' column")
     if qc["stem"].duplicated().any():
         raise InputError(qc_path, "stem", f"duplicate stem {qc['stem'][qc['stem'].duplicated()].iloc[0]!r}")
-    keep = [c for c in ("stem", "snr", "fwhm_hz", "fwhm_ppm", "f_gm", "f_wm", "f_csf", "qc_pass", "qc_reason") if c in qc.columns]
-    qc = qc[keep].rename(columns={"qc_pass": "_qc_stage_pass", "qc_reason": "_qc_stage_reason"})
+    if "scan_qc_pass" not in qc.columns and "qc_pass" in qc.columns:  # QC tables of earlier versions
+        qc = qc.rename(columns={"qc_pass": "scan_qc_pass"})
+    keep = [c for c in ("stem", "snr", "fwhm_hz", "spectrometer_mhz", "fwhm_ppm", "f_gm", "f_wm", "f_csf", "scan_qc_pass", "qc_reason") if c in qc.columns]
+    qc = qc[keep].rename(columns={"scan_qc_pass": "_qc_stage_pass", "qc_reason": "_qc_stage_reason"})
     table = long.merge(qc, on="stem", how="left", validate="many_to_one")
     for col in SCAN_LEVEL:
         if col not in table.columns:
@@ -314,7 +328,7 @@ def metabolite_table_sidecar(table: pd.DataFrame, rules: ExclusionRules) -> dict
 
 def exclusion_rules_dict(rules: ExclusionRules) -> dict:
     """The rules as written to sidecars and the report (``qc`` = the config's qc section)."""
-    return {"qc": dataclasses.asdict(rules.qc), "spectrometer_mhz": rules.spectrometer_mhz,
+    return {"qc": dataclasses.asdict(rules.qc), "linewidth_ppm_from": "each scan's spectrometer_mhz",
             "use_qc_table_verdict": rules.use_qc_table_verdict,
             "source": "config qc: section (painmrs.quantify.qc.QCRules), also applied by the quantify stage"}
 

@@ -218,7 +218,7 @@ def fit_batch(
 def qc_table(process_manifests, fit_manifests=()) -> pd.DataFrame:
     """One row per scan: the processing QC sidecar's scalars, plus (when fitted) the fit's
     linewidth ``fwhm_hz``, its SNR ``fit_snr`` and the voxel tissue fractions. Scans a stage
-    excluded (``execution.on_bad_scan: exclude``) get ``qc_pass`` false and the error as
+    excluded (``execution.on_bad_scan: exclude``) get ``scan_qc_pass`` false and the error as
     ``qc_reason``; ``qc_warnings`` lists what a fitted scan lacks (e.g. its water reference)."""
     from ..processing.qc import collect_qc
 
@@ -235,6 +235,7 @@ def qc_table(process_manifests, fit_manifests=()) -> pd.DataFrame:
                     "stem": row.stem,
                     "fit_snr": float(fit["snr"].iloc[0]),
                     "fwhm_hz": float(fit["fwhm_hz"].iloc[0]),
+                    "spectrometer_mhz": float(fit["spectrometer_mhz"].iloc[0]) if "spectrometer_mhz" in fit else float("nan"),
                     "f_gm": float(fit["f_gm"].iloc[0]),
                     "f_wm": float(fit["f_wm"].iloc[0]),
                     "f_csf": float(fit["f_csf"].iloc[0]),
@@ -242,17 +243,17 @@ def qc_table(process_manifests, fit_manifests=()) -> pd.DataFrame:
                     "qc_warnings": str(fit["warnings"].iloc[0]) if "warnings" in fit and fit["warnings"].notna().iloc[0] else "",
                 }
             )
-        table = table.drop(columns=[c for c in ("fwhm_hz", "f_gm", "f_wm", "f_csf") if c in table.columns])
+        table = table.drop(columns=[c for c in ("fwhm_hz", "spectrometer_mhz", "f_gm", "f_wm", "f_csf") if c in table.columns])
         if extra:
             table = table.merge(pd.DataFrame(extra), on="stem", how="left", validate="one_to_one")
     # Excluded scans (execution.on_bad_scan: exclude) stay visible, with the reason; a scan that
-    # was processed but not fitted keeps its processing QC columns. qc_pass here is the
+    # was processed but not fitted keeps its processing QC columns. scan_qc_pass here is the
     # stages' verdict only; the study table adds the configured exclusion rules.
     known = set(table["stem"]) if len(table) else set()
     missing = pd.DataFrame({"stem": sorted(set(failures) - known)})
     table = pd.concat([table, missing], ignore_index=True) if len(missing) else table
     table = table.sort_values("stem", ignore_index=True)
-    table["qc_pass"] = ~table["stem"].isin(failures)
+    table["scan_qc_pass"] = ~table["stem"].isin(failures)  # processing/scan QC (the stages)
     table["qc_reason"] = [failures.get(stem, "") for stem in table["stem"]]
     if "qc_warnings" in table.columns:
         table["qc_warnings"] = table["qc_warnings"].fillna("")
