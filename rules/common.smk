@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from painmrs.study.config import supplied_basis_paths, validate_config  # noqa: E402
 from painmrs.study.inventory import read_scans  # noqa: E402
-from painmrs.study.layout import batch_ids, batches  # noqa: E402
+from painmrs.study.incremental import invalidate_tampered  # noqa: E402
 from painmrs.study.stages import STATS_TABLES, check_stage_options  # noqa: E402
 
 
@@ -41,6 +41,11 @@ INVENTORY = f"{RESULTS}/inventory"
 DERIV = f"{RESULTS}/derivatives"
 EXEC = config["execution"]
 SCANS_PER_JOB = EXEC["scans_per_job"]
+# Batches keyed by participant (stable hash into a fixed number of buckets; see
+# painmrs.study.layout.subject_batch), each reading only its slice of the scans table.
+N_BATCHES = EXEC["batches"]
+BATCH_SLICES = f"{INVENTORY}/batches"
+BASIS_SLICES = f"{INVENTORY}/basis"
 ACQ_PATTERN = "|".join(re.escape(a) for a in config["sequences"])
 
 
@@ -119,14 +124,30 @@ def scans_table():
 
 
 def all_batches(wildcards=None):
-    return batch_ids(len(scans_table()), SCANS_PER_JOB)
+    """The current batches: one slice file each (written by the inventory checkpoint)."""
+    checkpoints.inventory.get()
+    return sorted(p.stem for p in Path(BATCH_SLICES).glob("*.tsv"))
+
+
+def batch_slice(wildcards):
+    """The batch's slice of the scans table: its only inventory input. A batch whose
+    derivative files were edited or deleted since it wrote them (SHA-256 in its manifests)
+    loses its manifests here, so it is rebuilt before any study table reads them."""
+    checkpoints.inventory.get()
+    invalidate_tampered(
+        [
+            f"{RESULTS}/batches/{stage}/{wildcards.batch}.tsv"
+            for stage in ("process", "fit")
+        ],
+        dry_run=workflow.dryrun,
+    )
+    return f"{BATCH_SLICES}/{wildcards.batch}.tsv"
 
 
 def batch_scans(batch):
-    """Rows of the scans table handled by batch ``b0003`` (scans sorted by stem)."""
-    scans = scans_table()
-    stems = batches(scans["stem"], SCANS_PER_JOB)[int(batch.lstrip("b"))]
-    return scans.set_index("stem").loc[stems].reset_index()
+    """Rows of the scans table handled by batch ``b0003`` (its slice)."""
+    checkpoints.inventory.get()
+    return read_scans(f"{BATCH_SLICES}/{batch}.tsv")
 
 
 def batch_stems(wildcards):
@@ -157,11 +178,19 @@ def batch_basis_dirs(wildcards):
     return [f"{RESULTS}/basis/{acq}" for acq in acqs]
 
 
+def basis_slice(wildcards):
+    """What defines the acquisition's basis beyond its config: its sample scan (path, TE,
+    field), rewritten by the inventory only when these change."""
+    checkpoints.inventory.get()
+    return f"{BASIS_SLICES}/{wildcards.acq}.tsv"
+
+
 def basis_sample_path(wildcards):
     """One raw scan of this acquisition: the basis is simulated on its frequency and grid."""
-    scans = scans_table()
-    rows = scans[scans["acq"] == wildcards.acq]
-    return f"{BIDS}/{rows['svs'].iloc[0]}"
+    import pandas as pd
+
+    sample = pd.read_csv(basis_slice(wildcards), sep="\t", dtype=str)
+    return f"{BIDS}/{sample['svs'].iloc[0]}"
 
 
 def basis_sample_scan(wildcards):
