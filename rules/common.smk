@@ -234,7 +234,9 @@ def report_inputs(wildcards):
 
 
 def batch_runtime(wildcards):
-    return int(max(10, EXEC["runtime_min_per_scan"] * SCANS_PER_JOB))
+    """Per-subject batches differ in size: the runtime follows the batch's own scan count."""
+    n_scans = len(batch_scans(wildcards.batch))
+    return int(max(10, EXEC["runtime_min_per_scan"] * n_scans))
 
 
 # ---- final targets --------------------------------------------------------------------------
