@@ -46,6 +46,16 @@ SCANS_PER_JOB = EXEC["scans_per_job"]
 N_BATCHES = EXEC["batches"]
 BATCH_SLICES = f"{INVENTORY}/batches"
 BASIS_SLICES = f"{INVENTORY}/basis"
+
+# Integrity of the per-scan derivatives, before the DAG is built: a batch whose files were
+# edited or deleted since it wrote them (SHA-256 in its manifest) loses that manifest, so
+# Snakemake rebuilds the batch before qc_table / study_table read it (an edited value is never
+# absorbed). Only the main process checks (not each cluster job's inner snakemake); a dry run
+# only logs. (Done here: a manifest removed while the DAG is built is not seen as missing.)
+if workflow.is_main_process:
+    invalidate_tampered(
+        sorted(Path(RESULTS, "batches").glob("*/*.tsv")), dry_run=workflow.dryrun
+    )
 ACQ_PATTERN = "|".join(re.escape(a) for a in config["sequences"])
 
 
@@ -130,17 +140,8 @@ def all_batches(wildcards=None):
 
 
 def batch_slice(wildcards):
-    """The batch's slice of the scans table: its only inventory input. A batch whose
-    derivative files were edited or deleted since it wrote them (SHA-256 in its manifests)
-    loses its manifests here, so it is rebuilt before any study table reads them."""
+    """The batch's slice of the scans table: its only inventory input."""
     checkpoints.inventory.get()
-    invalidate_tampered(
-        [
-            f"{RESULTS}/batches/{stage}/{wildcards.batch}.tsv"
-            for stage in ("process", "fit")
-        ],
-        dry_run=workflow.dryrun,
-    )
     return f"{BATCH_SLICES}/{wildcards.batch}.tsv"
 
 
