@@ -52,9 +52,15 @@ BASIS_SLICES = f"{INVENTORY}/basis"
 # Snakemake rebuilds the batch before qc_table / study_table read it (an edited value is never
 # absorbed). Only the main process checks (not each cluster job's inner snakemake); a dry run
 # only logs. (Done here: a manifest removed while the DAG is built is not seen as missing.)
+_LOOK_ONLY = {"--dry-run", "--dryrun", "--lint", "--summary", "--detailed-summary"}
+_LOOK_ONLY_SHORT = re.compile(r"^-[A-Za-z]*[nSD][A-Za-z]*$")  # -n, -np, -S, -D
+# (workflow.dryrun is not yet known while the Snakefile is parsed)
+_DRY_RUN = workflow.dryrun or any(
+    a in _LOOK_ONLY or _LOOK_ONLY_SHORT.match(a) for a in sys.argv[1:]
+)
 if workflow.is_main_process:
     invalidate_tampered(
-        sorted(Path(RESULTS, "batches").glob("*/*.tsv")), dry_run=workflow.dryrun
+        sorted(Path(RESULTS, "batches").glob("*/*.tsv")), dry_run=_DRY_RUN
     )
 ACQ_PATTERN = "|".join(re.escape(a) for a in config["sequences"])
 
