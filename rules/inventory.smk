@@ -24,6 +24,7 @@ checkpoint inventory:
         basis_dir=BASIS_SLICES,
         n_batches=N_BATCHES,
         deriv_dir=DERIV,
+        batch_manifests=f"{RESULTS}/batches",
         options=lambda wildcards: stage_config(
             "groups", "regions", "sequences", "analysis"
         ),

@@ -6,6 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 
 from painmrs.study.incremental import (  # noqa: E402
+    remove_stale_batches,
     withdraw_participants,
     write_basis_slices,
     write_batch_slices,
@@ -35,3 +36,5 @@ with logged(snakemake.log[0], "inventory") as log:
     log.info("batch slices changed: %s", ", ".join(changed) or "none")
     write_basis_slices(inventory.scans, snakemake.params.basis_dir)
     withdraw_participants(snakemake.params.deriv_dir, set(inventory.scans["subject"]), log)
+    current = sorted(p.stem for p in Path(snakemake.params.batches_dir).glob("*.tsv"))
+    remove_stale_batches(snakemake.params.batch_manifests, current, log)

@@ -10,6 +10,7 @@ from painmrs.study.batch import sha256
 from painmrs.study.incremental import (
     invalidate_tampered,
     manifest_problems,
+    remove_stale_batches,
     withdraw_participants,
     write_batch_slices,
     write_basis_slices,
@@ -83,3 +84,12 @@ def test_withdraw_and_tamper(tmp_path):
     assert "deleted" in manifest_problems(manifest)[0]
     invalidate_tampered([manifest], dry_run=False)
     assert not manifest.exists()
+
+
+def test_stale_batch_manifests_removed(tmp_path):
+    for stage in ("process", "fit"):
+        (tmp_path / stage).mkdir()
+        for b in ("b0001", "b0002"):
+            (tmp_path / stage / f"{b}.tsv").write_text("x\n")
+    assert len(remove_stale_batches(tmp_path, ["b0001"])) == 2
+    assert sorted(p.name for p in tmp_path.rglob("*.tsv")) == ["b0001.tsv", "b0001.tsv"]

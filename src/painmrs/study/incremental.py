@@ -134,3 +134,16 @@ def invalidate_tampered(manifests, dry_run: bool, log: logging.Logger | None = N
         if not dry_run:
             Path(manifest).unlink()
     return hit
+
+
+def remove_stale_batches(batches_root, current, log: logging.Logger | None = None) -> list[str]:
+    """Remove the manifests (``<root>/<stage>/<batch>.tsv``) of batches that no longer exist
+    (their participants all withdrawn), so no later rule, manifest or report reads them."""
+    log = log or logging.getLogger("painmrs.inventory")
+    removed = []
+    for manifest in sorted(Path(batches_root).glob("*/*.tsv")):
+        if manifest.stem not in set(current):
+            manifest.unlink()
+            removed.append(str(manifest))
+            log.warning("batch %s has no participants left: removed %s", manifest.stem, manifest)
+    return removed
