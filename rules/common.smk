@@ -17,8 +17,8 @@ from painmrs.study.config import (  # noqa: E402
     read_yaml_strict,
     supplied_basis_paths,
 )
+from painmrs.study.incremental import invalidate_tampered  # noqa: E402
 from painmrs.study.inventory import check_covariates_on_disk, read_scans  # noqa: E402
-from painmrs.study.layout import batch_ids, batches  # noqa: E402
 from painmrs.study.stages import STATS_TABLES  # noqa: E402
 
 
@@ -54,6 +54,27 @@ INVENTORY = f"{RESULTS}/inventory"
 DERIV = f"{RESULTS}/derivatives"
 EXEC = config["execution"]
 SCANS_PER_JOB = EXEC["scans_per_job"]
+# Batches keyed by participant (stable hash into a fixed number of buckets; see
+# painmrs.study.layout.subject_batch), each reading only its slice of the scans table.
+N_BATCHES = EXEC["batches"]
+BATCH_SLICES = f"{INVENTORY}/batches"
+BASIS_SLICES = f"{INVENTORY}/basis"
+
+# Integrity of the per-scan derivatives, before the DAG is built: a batch whose files were
+# edited or deleted since it wrote them (SHA-256 in its manifest) loses that manifest, so
+# Snakemake rebuilds the batch before qc_table / study_table read it (an edited value is never
+# absorbed). Only the main process checks (not each cluster job's inner snakemake); a dry run
+# only logs. (Done here: a manifest removed while the DAG is built is not seen as missing.)
+_LOOK_ONLY = {"--dry-run", "--dryrun", "--lint", "--summary", "--detailed-summary"}
+_LOOK_ONLY_SHORT = re.compile(r"^-[A-Za-z]*[nSD][A-Za-z]*$")  # -n, -np, -S, -D
+# (workflow.dryrun is not yet known while the Snakefile is parsed)
+_DRY_RUN = workflow.dryrun or any(
+    a in _LOOK_ONLY or _LOOK_ONLY_SHORT.match(a) for a in sys.argv[1:]
+)
+if workflow.is_main_process:
+    invalidate_tampered(
+        sorted(Path(RESULTS, "batches").glob("*/*.tsv")), dry_run=_DRY_RUN
+    )
 ACQ_PATTERN = "|".join(re.escape(a) for a in config["sequences"])
 
 
@@ -132,14 +153,21 @@ def scans_table():
 
 
 def all_batches(wildcards=None):
-    return batch_ids(len(scans_table()), SCANS_PER_JOB)
+    """The current batches: one slice file each (written by the inventory checkpoint)."""
+    checkpoints.inventory.get()
+    return sorted(p.stem for p in Path(BATCH_SLICES).glob("*.tsv"))
+
+
+def batch_slice(wildcards):
+    """The batch's slice of the scans table: its only inventory input."""
+    checkpoints.inventory.get()
+    return f"{BATCH_SLICES}/{wildcards.batch}.tsv"
 
 
 def batch_scans(batch):
-    """Rows of the scans table handled by batch ``b0003`` (scans sorted by stem)."""
-    scans = scans_table()
-    stems = batches(scans["stem"], SCANS_PER_JOB)[int(batch.lstrip("b"))]
-    return scans.set_index("stem").loc[stems].reset_index()
+    """Rows of the scans table handled by batch ``b0003`` (its slice)."""
+    checkpoints.inventory.get()
+    return read_scans(f"{BATCH_SLICES}/{batch}.tsv")
 
 
 def batch_stems(wildcards):
@@ -170,11 +198,19 @@ def batch_basis_dirs(wildcards):
     return [f"{RESULTS}/basis/{acq}" for acq in acqs]
 
 
+def basis_slice(wildcards):
+    """What defines the acquisition's basis beyond its config: its sample scan (path, TE,
+    field), rewritten by the inventory only when these change."""
+    checkpoints.inventory.get()
+    return f"{BASIS_SLICES}/{wildcards.acq}.tsv"
+
+
 def basis_sample_path(wildcards):
     """One raw scan of this acquisition: the basis is simulated on its frequency and grid."""
-    scans = scans_table()
-    rows = scans[scans["acq"] == wildcards.acq]
-    return f"{BIDS}/{rows['svs'].iloc[0]}"
+    import pandas as pd
+
+    sample = pd.read_csv(basis_slice(wildcards), sep="\t", dtype=str)
+    return f"{BIDS}/{sample['svs'].iloc[0]}"
 
 
 def basis_sample_scan(wildcards):
@@ -218,7 +254,9 @@ def report_inputs(wildcards):
 
 
 def batch_runtime(wildcards):
-    return int(max(10, EXEC["runtime_min_per_scan"] * SCANS_PER_JOB))
+    """Per-subject batches differ in size: the runtime follows the batch's own scan count."""
+    n_scans = len(batch_scans(wildcards.batch))
+    return int(max(10, EXEC["runtime_min_per_scan"] * n_scans))
 
 
 # ---- final targets --------------------------------------------------------------------------

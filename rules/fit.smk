@@ -1,6 +1,6 @@
 rule basis_set:
     input:
-        scans=f"{INVENTORY}/scans.tsv",
+        sample_scan=basis_slice,
         sample=basis_sample_scan,
         basis=user_basis_files,
     output:
@@ -25,7 +25,7 @@ rule basis_set:
 
 rule fit_batch:
     input:
-        scans=f"{INVENTORY}/scans.tsv",
+        scans=batch_slice,
         processed=f"{RESULTS}/batches/process/{{batch}}.tsv",
         basis=batch_basis_dirs,
     output:

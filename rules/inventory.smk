@@ -18,6 +18,13 @@ checkpoint inventory:
         runtime=10,
     params:
         bids_dir=BIDS,
+        # written by the job only when their content changes (not outputs: Snakemake would
+        # delete them first, and every batch would rerun)
+        batches_dir=BATCH_SLICES,
+        basis_dir=BASIS_SLICES,
+        n_batches=N_BATCHES,
+        deriv_dir=DERIV,
+        batch_manifests=f"{RESULTS}/batches",
         options=lambda wildcards: stage_config(
             "groups", "regions", "sequences", "analysis"
         ),

@@ -1,6 +1,6 @@
 rule process_batch:
     input:
-        scans=f"{INVENTORY}/scans.tsv",
+        scans=batch_slice,
         raw=batch_raw_inputs,
     output:
         f"{RESULTS}/batches/process/{{batch}}.tsv",

@@ -5,6 +5,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
 
+from painmrs.study.incremental import (  # noqa: E402
+    remove_stale_batches,
+    withdraw_participants,
+    write_basis_slices,
+    write_batch_slices,
+)
 from painmrs.study.inventory import build_inventory, write_inventory  # noqa: E402
 from painmrs.study.runlog import logged  # noqa: E402
 
@@ -23,3 +29,12 @@ with logged(snakemake.log[0], "inventory") as log:
         snakemake.output.participants,
         snakemake.output.sessions,
     )
+    # Per-batch and per-acq slices, rewritten only when their bytes change (incremental runs).
+    changed = write_batch_slices(
+        inventory.scans, snakemake.params.batches_dir, snakemake.params.n_batches
+    )
+    log.info("batch slices changed: %s", ", ".join(changed) or "none")
+    write_basis_slices(inventory.scans, snakemake.params.basis_dir)
+    withdraw_participants(snakemake.params.deriv_dir, set(inventory.scans["subject"]), log)
+    current = sorted(p.stem for p in Path(snakemake.params.batches_dir).glob("*.tsv"))
+    remove_stale_batches(snakemake.params.batch_manifests, current, log)

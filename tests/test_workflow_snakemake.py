@@ -293,7 +293,7 @@ def test_simulated_tiny_study_inventory_matches_truth(tmp_path):
 
 @pytest.mark.slow
 def test_thousand_scan_study_makes_few_jobs(tmp_path):
-    """1,000 scans at execution.scans_per_job = 50: 20 process + 20 fit jobs, not 2,000."""
+    """1,000 scans (250 participants) in execution.batches = 20: 20 process + 20 fit jobs, not 2,000."""
     import re
 
     from study_fixtures import make_study
@@ -302,7 +302,7 @@ def test_thousand_scan_study_makes_few_jobs(tmp_path):
     make_study(tmp_path, participants=participants)  # 250 subjects x 2 sessions x 2 scans
     config = base_config()
     config["dataset"] = {"name": "big", "simulate": False, "bids_dir": "bids"}
-    config["execution"]["scans_per_job"] = 50
+    config["execution"]["batches"] = 20
     work = _workdir(tmp_path, config)
     base = [str(BIN / "snakemake"), "-s", str(ROOT / "Snakefile"), "-d", str(work)]
     built = _run(base + ["--cores", "1", "results/inventory/scans.tsv"])

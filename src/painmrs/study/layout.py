@@ -15,6 +15,7 @@ work; water-scaled concentrations are then not computed).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -194,3 +195,27 @@ def batch_ids(n_scans: int, scans_per_job: int) -> list[str]:
     """Batch wildcard values ``b0000``, ``b0001`` ... for ``n_scans`` scans."""
     n = -(-n_scans // scans_per_job) if n_scans else 0
     return [f"b{i:04d}" for i in range(n)]
+
+
+def subject_batch(subject: str, n_batches: int) -> str:
+    """The batch wildcard of a participant: a stable hash (SHA-256, not Python's salted
+    ``hash()``) of its label into ``n_batches`` buckets.
+
+    Batches are keyed by participant, not by position in the sorted scan list: adding or
+    withdrawing one participant changes only that participant's batch. The bucket count is a
+    fixed config value (``execution.batches``), never derived from the study's current size,
+    since a count that grew with the study would re-cut every batch when one participant is
+    added. All scans of a participant (every session) share one batch.
+    """
+    if n_batches < 1:
+        raise InputError(None, "execution.batches", "must be >= 1")
+    digest = hashlib.sha256(subject.encode("utf-8")).digest()
+    return f"b{int.from_bytes(digest[:8], 'big') % n_batches:04d}"
+
+
+def subject_batches(scans: pd.DataFrame, n_batches: int) -> dict[str, list[str]]:
+    """Batch wildcard -> stems (sorted) of its scans; only non-empty batches."""
+    out: dict[str, list[str]] = {}
+    for stem, subject in sorted(zip(scans["stem"], scans["subject"])):
+        out.setdefault(subject_batch(subject, n_batches), []).append(stem)
+    return dict(sorted(out.items()))

@@ -1,0 +1,149 @@
+"""Incremental study runs: per-batch and per-acquisition slices of the scans table, withdrawal
+of participants that left the study, and the integrity check of per-scan derivatives.
+
+The inventory checkpoint rewrites scans.tsv on every change of the BIDS folder, so no batch
+rule reads it. Each batch reads only its slice (``inventory/batches/<batch>.tsv``) and each
+basis only what defines it (``inventory/basis/<acq>.tsv``); a slice is rewritten only when
+its bytes change, so Snakemake (mtime trigger) reruns only the jobs whose scans changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from ..atomic import write_text
+from .batch import sha256
+from .layout import subject_batches
+
+#: The columns of a scan that define its acquisition's basis set (with the config's sequence
+#: settings, which the basis rule gets as a param).
+BASIS_COLUMNS = ["acq", "sequence", "svs", "te_ms", "spectrometer_mhz"]
+
+
+def _table_text(frame: pd.DataFrame) -> str:
+    return frame.to_csv(sep="\t", index=False, na_rep="n/a", float_format="%.6g", lineterminator="\n")
+
+
+def write_if_changed(path: str | os.PathLike, text: str) -> bool:
+    """Write ``text`` atomically unless the file already holds exactly these bytes (its mtime
+    is then left alone, so nothing downstream reruns). True when written."""
+    path = Path(path)
+    if path.is_file() and path.read_bytes() == text.encode("utf-8"):
+        return False
+    write_text(path, text)
+    return True
+
+
+def _sync_folder(folder: Path, texts: dict[str, str]) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    changed = [name for name, text in texts.items() if write_if_changed(folder / f"{name}.tsv", text)]
+    for stale in sorted(folder.glob("*.tsv")):
+        if stale.stem not in texts:
+            stale.unlink()
+            changed.append(stale.stem)
+    return changed
+
+
+def write_batch_slices(scans: pd.DataFrame, folder, n_batches: int) -> list[str]:
+    """One slice of the scans table per batch; returns the batches written or removed."""
+    indexed = scans.set_index("stem", drop=False)
+    texts = {b: _table_text(indexed.loc[stems].reset_index(drop=True)) for b, stems in subject_batches(scans, n_batches).items()}
+    return _sync_folder(Path(folder), texts)
+
+
+def write_basis_slices(scans: pd.DataFrame, folder) -> list[str]:
+    """Per acquisition: the sample scan its basis is simulated on. The previous sample is kept
+    while it is still a usable scan of the study (a new participant never moves it); else the
+    first usable scan (the inventory lists usable scans first)."""
+    folder = Path(folder)
+    usable = scans[scans["exclusion"] == ""] if "exclusion" in scans.columns else scans
+    texts = {}
+    for acq in sorted(set(scans["acq"])):
+        rows = usable[usable["acq"] == acq]
+        if rows.empty:
+            rows = scans[scans["acq"] == acq]
+        pick = rows.iloc[[0]]
+        old = folder / f"{acq}.tsv"
+        if old.is_file():
+            previous = pd.read_csv(old, sep="\t", dtype=str, keep_default_na=False)
+            kept = rows[rows["svs"] == previous["svs"].iloc[0]] if len(previous) else rows.iloc[[]]
+            if len(kept):
+                pick = kept.iloc[[0]]
+        columns = [c for c in BASIS_COLUMNS if c in pick.columns]
+        texts[acq] = _table_text(pick[columns].reset_index(drop=True))
+    return _sync_folder(folder, texts)
+
+
+def withdraw_participants(deriv_dir, subjects, log: logging.Logger | None = None) -> dict[str, int]:
+    """Remove ``<deriv>/sub-X/`` of every participant no longer in the study; log each with
+    the number of files removed. Returns participant -> files removed."""
+    log = log or logging.getLogger("painmrs.inventory")
+    deriv = Path(deriv_dir)
+    removed: dict[str, int] = {}
+    if not deriv.is_dir():
+        return removed
+    keep = set(subjects)
+    for folder in sorted(deriv.glob("sub-*")):
+        if folder.is_dir() and folder.name not in keep:
+            n = sum(1 for p in folder.rglob("*") if p.is_file())
+            shutil.rmtree(folder)
+            removed[folder.name] = n
+            log.warning("%s withdrawn (no longer in the BIDS folder): removed %d derivative file(s) in %s", folder.name, n, folder)
+    return removed
+
+
+def manifest_problems(manifest) -> list[str]:
+    """Files listed in a batch manifest that were edited or deleted since the batch wrote them
+    (SHA-256 against the recorded one); [] when the manifest is absent or intact."""
+    manifest = Path(manifest)
+    if not manifest.is_file():
+        return []
+    table = pd.read_csv(manifest, sep="\t", dtype=str, keep_default_na=False)
+    problems = []
+    for path, digest in zip(table["path"], table["sha256"]):
+        if not path or not digest:
+            continue
+        if not Path(path).is_file():
+            problems.append(f"{path} (deleted)")
+        elif sha256(path) != digest:
+            problems.append(f"{path} (edited: SHA-256 differs from the batch manifest)")
+    return problems
+
+
+def invalidate_tampered(manifests, dry_run: bool, log: logging.Logger | None = None) -> list[str]:
+    """Remove each batch manifest whose derivative files were edited or deleted, so Snakemake
+    rebuilds the batch (an edited value is never absorbed into the study tables). In a dry
+    run nothing is removed; the problem is only logged. Returns the manifests concerned."""
+    log = log or logging.getLogger("painmrs")
+    hit = []
+    for manifest in manifests:
+        problems = manifest_problems(manifest)
+        if not problems:
+            continue
+        hit.append(str(manifest))
+        action = "would be rebuilt (dry run)" if dry_run else "is rebuilt"
+        log.warning(
+            "batch %s (%s): %d derivative file(s) changed since the batch wrote them, e.g. %s; the batch %s",
+            Path(manifest).stem, manifest, len(problems), problems[0], action,
+        )
+        if not dry_run:
+            Path(manifest).unlink()
+    return hit
+
+
+def remove_stale_batches(batches_root, current, log: logging.Logger | None = None) -> list[str]:
+    """Remove the manifests (``<root>/<stage>/<batch>.tsv``) of batches that no longer exist
+    (their participants all withdrawn), so no later rule, manifest or report reads them."""
+    log = log or logging.getLogger("painmrs.inventory")
+    removed = []
+    for manifest in sorted(Path(batches_root).glob("*/*.tsv")):
+        if manifest.stem not in set(current):
+            manifest.unlink()
+            removed.append(str(manifest))
+            log.warning("batch %s has no participants left: removed %s", manifest.stem, manifest)
+    return removed

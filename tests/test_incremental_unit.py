@@ -1,0 +1,95 @@
+"""Unit tests of the incremental-run helpers (painmrs.study.incremental, layout.subject_batch)."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+
+from painmrs.study.batch import sha256
+from painmrs.study.incremental import (
+    invalidate_tampered,
+    manifest_problems,
+    remove_stale_batches,
+    withdraw_participants,
+    write_batch_slices,
+    write_basis_slices,
+)
+from painmrs.study.layout import subject_batch, subject_batches
+
+
+def _scans(subjects):
+    return pd.DataFrame(
+        {
+            "stem": [f"{s}_acq-press_voi-ACC" for s in subjects],
+            "subject": subjects,
+            "acq": "press",
+            "sequence": "PRESS",
+            "svs": [f"{s}/mrs/{s}_acq-press_voi-ACC_svs.nii.gz" for s in subjects],
+            "te_ms": 35.0,
+            "spectrometer_mhz": 127.75,
+            "exclusion": "",
+        }
+    )
+
+
+def test_subject_batch_is_stable_and_independent_of_the_others():
+    assert subject_batch("sub-01", 48) == subject_batch("sub-01", 48)
+    before = subject_batches(_scans([f"sub-{i:03d}" for i in range(100)]), 48)
+    after = subject_batches(_scans([f"sub-{i:03d}" for i in range(101)]), 48)
+    changed = {b for b in set(before) | set(after) if before.get(b) != after.get(b)}
+    assert changed == {subject_batch("sub-100", 48)}
+
+
+def test_slices_rewritten_only_when_changed(tmp_path):
+    folder = tmp_path / "batches"
+    write_batch_slices(_scans(["sub-01", "sub-02"]), folder, 8)
+    mtimes = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.tsv")}
+    for p in folder.glob("*.tsv"):
+        os.utime(p, ns=(1, 1))
+    changed = write_batch_slices(_scans(["sub-01", "sub-02", "sub-03"]), folder, 8)
+    assert changed == [subject_batch("sub-03", 8)]
+    untouched = [p for p in folder.glob("*.tsv") if p.stem not in changed]
+    assert untouched and all(p.stat().st_mtime_ns == 1 for p in untouched)
+    assert mtimes
+    # withdrawal of the only participant of a batch removes its slice
+    changed = write_batch_slices(_scans(["sub-01", "sub-02"]), folder, 8)
+    assert subject_batch("sub-03", 8) in changed
+
+
+def test_basis_sample_stays_when_a_participant_is_added(tmp_path):
+    write_basis_slices(_scans(["sub-05"]), tmp_path)
+    os.utime(tmp_path / "press.tsv", ns=(1, 1))
+    assert write_basis_slices(_scans(["sub-01", "sub-05"]), tmp_path) == []
+    assert (tmp_path / "press.tsv").stat().st_mtime_ns == 1
+
+
+def test_withdraw_and_tamper(tmp_path):
+    deriv = tmp_path / "derivatives"
+    (deriv / "sub-01" / "mrs").mkdir(parents=True)
+    (deriv / "sub-02" / "mrs").mkdir(parents=True)
+    fit = deriv / "sub-01" / "mrs" / "x_fit.tsv"
+    fit.write_text("a\n1\n")
+    (deriv / "sub-02" / "mrs" / "y_fit.tsv").write_text("a\n2\n")
+    assert withdraw_participants(deriv, {"sub-01"}) == {"sub-02": 1}
+    manifest = tmp_path / "b0001.tsv"
+    pd.DataFrame([{"stem": "x", "output": "fit", "path": str(fit), "sha256": sha256(fit), "message": ""}]).to_csv(
+        manifest, sep="\t", index=False
+    )
+    assert manifest_problems(manifest) == []
+    fit.write_text("a\n999\n")
+    assert "edited" in manifest_problems(manifest)[0]
+    assert invalidate_tampered([manifest], dry_run=True) == [str(manifest)] and manifest.exists()
+    fit.unlink()
+    assert "deleted" in manifest_problems(manifest)[0]
+    invalidate_tampered([manifest], dry_run=False)
+    assert not manifest.exists()
+
+
+def test_stale_batch_manifests_removed(tmp_path):
+    for stage in ("process", "fit"):
+        (tmp_path / stage).mkdir()
+        for b in ("b0001", "b0002"):
+            (tmp_path / stage / f"{b}.tsv").write_text("x\n")
+    assert len(remove_stale_batches(tmp_path, ["b0001"])) == 2
+    assert sorted(p.name for p in tmp_path.rglob("*.tsv")) == ["b0001.tsv", "b0001.tsv"]
