@@ -64,7 +64,8 @@ BASIS_SLICES = f"{INVENTORY}/basis"
 # edited or deleted since it wrote them (SHA-256 in its manifest) loses that manifest, so
 # Snakemake rebuilds the batch before qc_table / study_table read it (an edited value is never
 # absorbed). Only the main process checks (not each cluster job's inner snakemake); a dry run
-# only logs. (Done here: a manifest removed while the DAG is built is not seen as missing.)
+# only logs. (Done here: a manifest removed while the DAG is built is not seen as missing;
+# qc.tsv goes too, see invalidate_tampered.)
 _LOOK_ONLY = {"--dry-run", "--dryrun", "--lint", "--summary", "--detailed-summary"}
 _LOOK_ONLY_SHORT = re.compile(r"^-[A-Za-z]*[nSD][A-Za-z]*$")  # -n, -np, -S, -D
 # (workflow.dryrun is not yet known while the Snakefile is parsed)
@@ -73,7 +74,11 @@ _DRY_RUN = workflow.dryrun or any(
 )
 if workflow.is_main_process:
     invalidate_tampered(
-        sorted(Path(RESULTS, "batches").glob("*/*.tsv")), dry_run=_DRY_RUN
+        sorted(Path(RESULTS, "batches").glob("*/*.tsv")),
+        dry_run=_DRY_RUN,
+        slices=sorted(Path(BATCH_SLICES).glob("*.tsv")),
+        batches_root=Path(RESULTS, "batches"),
+        downstream=[f"{RESULTS}/qc/qc.tsv"],
     )
 ACQ_PATTERN = "|".join(re.escape(a) for a in config["sequences"])
 

@@ -93,3 +93,25 @@ def test_stale_batch_manifests_removed(tmp_path):
             (tmp_path / stage / f"{b}.tsv").write_text("x\n")
     assert len(remove_stale_batches(tmp_path, ["b0001"])) == 2
     assert sorted(p.name for p in tmp_path.rglob("*.tsv")) == ["b0001.tsv", "b0001.tsv"]
+
+
+def test_missing_manifest_rebuilds_batch_and_study_outputs(tmp_path):
+    """A batch with a slice but no fit manifest (deleted by hand, or by the tamper check) is
+    reported, and the study-level output that reads the manifests is removed: Snakemake only
+    re-evaluates a checkpoint-dependent job's inputs when that job has to run."""
+    root = tmp_path / "batches"
+    for stage in ("process", "fit"):
+        (root / stage).mkdir(parents=True)
+        (root / stage / "b0001.tsv").write_text("stem\toutput\tpath\tsha256\tmessage\n")
+    (root / "process" / "b0002.tsv").write_text("stem\toutput\tpath\tsha256\tmessage\n")
+    slices = [tmp_path / "b0001.tsv", tmp_path / "b0002.tsv"]
+    qc = tmp_path / "qc.tsv"
+    qc.write_text("x\n")
+    kwargs = dict(slices=slices, batches_root=root, downstream=[qc])
+    assert invalidate_tampered([], dry_run=True, **kwargs) == [str(root / "fit" / "b0002.tsv")]
+    assert qc.exists()  # a dry run removes nothing
+    assert invalidate_tampered([], dry_run=False, **kwargs) == [str(root / "fit" / "b0002.tsv")]
+    assert not qc.exists()
+    qc.write_text("x\n")
+    (root / "fit" / "b0002.tsv").write_text("stem\toutput\tpath\tsha256\tmessage\n")
+    assert invalidate_tampered([], dry_run=False, **kwargs) == [] and qc.exists()

@@ -115,10 +115,20 @@ def manifest_problems(manifest) -> list[str]:
     return problems
 
 
-def invalidate_tampered(manifests, dry_run: bool, log: logging.Logger | None = None) -> list[str]:
-    """Remove each batch manifest whose derivative files were edited or deleted, so Snakemake
-    rebuilds the batch (an edited value is never absorbed into the study tables). In a dry
-    run nothing is removed; the problem is only logged. Returns the manifests concerned."""
+def invalidate_tampered(manifests, dry_run: bool, log: logging.Logger | None = None, *,
+                        slices=(), stages=("process", "fit"), batches_root=None,
+                        downstream=()) -> list[str]:
+    """Remove each batch manifest whose derivative files were edited or deleted (SHA-256
+    against the recorded one), so Snakemake rebuilds the batch: an edited value is never
+    absorbed into the study tables. A batch that has a slice (``slices``: its inventory
+    slice files) but lost a stage's manifest is rebuilt too.
+
+    Snakemake re-evaluates the inputs of a job downstream of a finished checkpoint only when
+    that job has to run anyway (measured: a removed fit manifest alone gave "Nothing to be
+    done"), so the study-level outputs that read the manifests (``downstream``, e.g. qc.tsv)
+    are removed as well: their rules then rerun, see the missing manifests and rebuild the
+    batches first. In a dry run nothing is removed; the problem is only logged. Returns the
+    manifests concerned."""
     log = log or logging.getLogger("painmrs")
     hit = []
     for manifest in manifests:
@@ -133,6 +143,19 @@ def invalidate_tampered(manifests, dry_run: bool, log: logging.Logger | None = N
         )
         if not dry_run:
             Path(manifest).unlink()
+    if batches_root is not None:
+        for batch in sorted(Path(s).stem for s in slices):
+            for stage in stages:
+                manifest = Path(batches_root, stage, f"{batch}.tsv")
+                if str(manifest) not in hit and not manifest.is_file() and Path(batches_root, stage).is_dir():
+                    hit.append(str(manifest))
+                    log.warning("batch %s: %s is missing; the batch %s", batch, manifest,
+                                "would be rebuilt (dry run)" if dry_run else "is rebuilt")
+    if hit and not dry_run:
+        for path in downstream:
+            if Path(path).is_file():
+                Path(path).unlink()
+                log.warning("removed %s so that it is rebuilt from the rebuilt batches", path)
     return hit
 
 
