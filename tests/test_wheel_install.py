@@ -128,7 +128,7 @@ def test_wheel_installs_and_runs_outside_the_repository(tmp_path):
     for name, r in sorted(fit.items()):
         for measure in ("ratio_tCr", "conc_mM"):
             lines.append("\t".join(["sub-HC001", "baseline", "ACC", "press", STEM, name, measure, r[measure],
-                                    r["crlb_pct"], r["snr"], r["fwhm_hz"], r["qc_pass"].lower(), "",
+                                    r["crlb_pct"], r["snr"], r["fwhm_hz"], r["fit_qc_pass"].lower(), "",
                                     r["f_gm"], r["f_wm"], r["f_csf"], "HC"]))
     (work / "metabolites.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = _run([painmrs, "report", "--table", "metabolites.tsv", "--derivatives", "derivatives",
