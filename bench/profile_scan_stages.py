@@ -59,9 +59,10 @@ def main(argv=None) -> int:
     import painmrs.processing.pipeline as pipeline
     import painmrs.quantify.scan as qscan
     from painmrs.demo.study import simulate_study
-    from painmrs.study.batch import process_batch
+    from painmrs.jobs.process import process_batch
     from painmrs.study.inventory import build_inventory
-    from painmrs.study.stages import build_basis, fit_batch
+    from painmrs.jobs.basis import build_basis
+    from painmrs.jobs.fit import fit_batch
 
     for module, name, label in [
         (nifti_mrs, "read", "NIfTI-MRS read"), (nifti_mrs, "write", "NIfTI-MRS write"),

@@ -9,17 +9,26 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
-# The library lives in src/; make it importable when the package is not installed.
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+# The one place that makes the library importable when painmrs is not installed (a plain
+# checkout, or a conda env of envs/ that holds only its dependencies): this process, and
+# through PYTHONPATH every job it starts (scripts, shell rules, cluster jobs) import src/.
+try:
+    import painmrs  # noqa: F401
+except ImportError:
+    _SRC = str(Path(workflow.basedir) / "src")
+    sys.path.insert(0, _SRC)
+    # (not an envvars directive: nothing is required of the user's environment)
+    _ENV = os.environ
+    _ENV.update(
+        PYTHONPATH=os.pathsep.join(p for p in (_SRC, _ENV.get("PYTHONPATH")) if p)
+    )
 
-from painmrs.study.config import (  # noqa: E402
-    check_workflow_config,
-    read_yaml_strict,
-    supplied_basis_paths,
-)
+from painmrs.configuration import job_options, load_study_options  # noqa: E402
+from painmrs.jobs.study import STATS_TABLES  # noqa: E402
+from painmrs.options import supplied_basis_paths  # noqa: E402
+from painmrs.study.config import read_yaml_strict  # noqa: E402
 from painmrs.study.incremental import invalidate_tampered  # noqa: E402
 from painmrs.study.inventory import check_covariates_on_disk, read_scans  # noqa: E402
-from painmrs.study.stages import STATS_TABLES  # noqa: E402
 
 
 def _config_source():
@@ -35,11 +44,32 @@ for _configfile in workflow.overwrite_configfiles or ["config/config.yaml"]:
 
 # The checks `painmrs validate` runs too (one function): our validator words errors as
 # "<file>: field 'groups.control': ..."; snakemake's validate runs the same schema (and fills
-# its defaults) in the snakemake-workflows idiom; then every stage's options, so that jobs
-# need not know the config file's name (a param that would rerun them whenever the same
-# config is used under another name).
+# its defaults) in the snakemake-workflows idiom; then every stage's options are parsed, once,
+# into STUDY (painmrs.configuration.StudyOptions). Each rule's `options` param is the JSON of
+# exactly the options its job uses (job_param): its rerun trigger and the only configuration
+# the job receives. The config file's name is not in it, so the same config under another
+# name reruns nothing.
 CONFIG_SOURCE = _config_source()
-check_workflow_config(config, CONFIG_SOURCE)
+STUDY = load_study_options(config, CONFIG_SOURCE)
+
+
+def job_param(rule, acq=None):
+    """The rule's options as canonical JSON (see painmrs.configuration.job_options)."""
+    return job_options(STUDY, rule, acq)
+
+
+def inventory_param():
+    """The inventory reads the validated config sections that describe the study's files and
+    tables (it checks scans, participants and sessions against them), as canonical JSON.
+    """
+    import json
+
+    sections = ("groups", "regions", "sequences", "analysis", "stats")
+    chosen = {name: config.get(name) for name in sections}
+    chosen["execution"] = {"on_bad_scan": STUDY.execution.on_bad_scan}
+    return json.dumps(chosen, sort_keys=True)
+
+
 # A study on disk: the covariates the config names must be columns of its tables (the
 # inventory job checks it again, for a simulated or converted study).
 if not config["dataset"]["simulate"]:
@@ -52,11 +82,10 @@ SIMULATE = config["dataset"]["simulate"]
 LOGS = f"{RESULTS}/logs"
 INVENTORY = f"{RESULTS}/inventory"
 DERIV = f"{RESULTS}/derivatives"
-EXEC = config["execution"]
-SCANS_PER_JOB = EXEC["scans_per_job"]
+EXEC = STUDY.execution
 # Batches keyed by participant (stable hash into a fixed number of buckets; see
 # painmrs.study.layout.subject_batch), each reading only its slice of the scans table.
-N_BATCHES = EXEC["batches"]
+N_BATCHES = EXEC.batches
 BATCH_SLICES = f"{INVENTORY}/batches"
 BASIS_SLICES = f"{INVENTORY}/basis"
 
@@ -79,21 +108,10 @@ if workflow.is_main_process:
         slices=sorted(Path(BATCH_SLICES).glob("*.tsv")),
         batches_root=Path(RESULTS, "batches"),
         downstream=[f"{RESULTS}/qc/qc.tsv"],
+        # files already verified, by size and mtime (hidden: not in the provenance manifest)
+        verified_cache=f"{RESULTS}/.verified-derivatives.json",
     )
 ACQ_PATTERN = "|".join(re.escape(a) for a in config["sequences"])
-
-
-def stage_config(*sections, figures=False):
-    """The config sections a rule reads, as one JSON string (a rerun trigger when they change).
-    ``figures``: the rule renders per-scan figures (execution.scan_figures; listed only when
-    not the default "all", so existing results keep their params)."""
-    import json
-
-    chosen = {name: config.get(name) for name in sections}
-    if figures and EXEC.get("scan_figures", "all") != "all":
-        chosen["scan_figures"] = EXEC["scan_figures"]
-    chosen["on_bad_scan"] = EXEC.get("on_bad_scan", "fail")
-    return json.dumps(chosen, sort_keys=True)
 
 
 # ---- vendor conversion targets (from the config's dataset.vendor_files) -------------------
@@ -261,7 +279,7 @@ def report_inputs(wildcards):
 def batch_runtime(wildcards):
     """Per-subject batches differ in size: the runtime follows the batch's own scan count."""
     n_scans = len(batch_scans(wildcards.batch))
-    return int(max(10, EXEC["runtime_min_per_scan"] * n_scans))
+    return int(max(10, EXEC.runtime_min_per_scan * n_scans))
 
 
 # ---- final targets --------------------------------------------------------------------------

@@ -17,7 +17,7 @@ rule basis_set:
         mem_mb=4000,
         runtime=60,
     params:
-        sequence=lambda wildcards: config["sequences"][wildcards.acq],
+        options=lambda wildcards: job_param("basis_set", wildcards.acq),
         sample=basis_sample_path,
     script:
         "../scripts/basis_set.py"
@@ -36,14 +36,14 @@ rule fit_batch:
         f"{RESULTS}/benchmarks/fit/{{batch}}.tsv"
     conda:
         "../envs/spectra.yaml"
-    threads: EXEC["threads_per_job"]
+    threads: EXEC.threads_per_job
     resources:
-        mem_mb=EXEC["mem_mb_per_job"],
+        mem_mb=EXEC.mem_mb_per_job,
         runtime=batch_runtime,
     params:
         bids_dir=BIDS,
         deriv_dir=DERIV,
         stems=batch_stems,
-        options=lambda wildcards: stage_config("fit", "quantify", "qc", figures=True),
+        options=job_param("fit_batch"),
     script:
         "../scripts/fit_batch.py"

@@ -25,8 +25,6 @@ checkpoint inventory:
         n_batches=N_BATCHES,
         deriv_dir=DERIV,
         batch_manifests=f"{RESULTS}/batches",
-        options=lambda wildcards: stage_config(
-            "groups", "regions", "sequences", "analysis"
-        ),
+        options=inventory_param(),
     script:
         "../scripts/inventory.py"

@@ -10,16 +10,16 @@ rule process_batch:
         f"{RESULTS}/benchmarks/process/{{batch}}.tsv"
     conda:
         "../envs/spectra.yaml"
-    threads: EXEC["threads_per_job"]
+    threads: EXEC.threads_per_job
     resources:
-        mem_mb=EXEC["mem_mb_per_job"],
+        mem_mb=EXEC.mem_mb_per_job,
         runtime=batch_runtime,
     params:
         bids_dir=BIDS,
         deriv_dir=DERIV,
         stems=batch_stems,
-        # Config sections the job reads: a change reruns it (params are a rerun trigger).
-        options=lambda wildcards: stage_config("processing", figures=True),
+        # the job's only configuration, and its rerun trigger (rules/common.smk: job_param)
+        options=job_param("process_batch"),
     script:
         "../scripts/process_batch.py"
 

@@ -24,6 +24,6 @@ rule html_report:
     params:
         bids_dir=BIDS,
         deriv_dir=DERIV,
-        options=lambda wildcards: stage_config("report", "stats", "analysis", "groups"),
+        options=job_param("html_report"),
     script:
         "../scripts/html_report.py"

@@ -28,7 +28,7 @@ rule study_table:
         runtime=20,
     params:
         sessions=sessions_tables,
-        options=lambda wildcards: stage_config("stats", "analysis", "groups"),
+        options=job_param("study_table"),
     script:
         "../scripts/study_table.py"
 
@@ -62,6 +62,6 @@ rule statistics:
         mem_mb=4000,
         runtime=60,
     params:
-        options=lambda wildcards: stage_config("stats", "analysis", "groups"),
+        options=job_param("statistics"),
     script:
         "../scripts/statistics.py"

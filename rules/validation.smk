@@ -17,6 +17,6 @@ rule recovery:
         mem_mb=2000,
         runtime=10,
     params:
-        options=lambda wildcards: stage_config("stats", "analysis", "groups"),
+        options=job_param("recovery"),
     script:
         "../scripts/recovery.py"

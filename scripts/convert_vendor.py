@@ -1,12 +1,7 @@
 """Snakemake wrapper: convert one vendor file to de-identified NIfTI-MRS with spec2nii."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-
-from painmrs.convert import convert  # noqa: E402
-from painmrs.study.runlog import logged  # noqa: E402
+from painmrs.convert import convert
+from painmrs.study.runlog import logged
 
 with logged(snakemake.log[0], "convert") as log:
     mrs = convert(snakemake.input[0], snakemake.params.fmt, snakemake.output[0])

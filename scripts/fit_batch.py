@@ -1,14 +1,12 @@
 """Snakemake wrapper: fit and quantify one batch of processed scans, write a manifest."""
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-
-from painmrs.study.batch import read_manifests, write_manifest  # noqa: E402
-from painmrs.study.inventory import read_scans  # noqa: E402
-from painmrs.study.runlog import logged  # noqa: E402
-from painmrs.study.stages import fit_batch  # noqa: E402
+from painmrs.configuration import FitJob
+from painmrs.jobs.fit import fit_batch
+from painmrs.study.inventory import read_scans
+from painmrs.study.manifests import read_manifests, write_manifest
+from painmrs.study.runlog import logged
 
 with logged(snakemake.log[0], f"fit {snakemake.wildcards.batch}") as log:
     scans = read_scans(snakemake.input.scans).set_index("stem")
@@ -20,7 +18,7 @@ with logged(snakemake.log[0], f"fit {snakemake.wildcards.batch}") as log:
         basis_dirs,
         snakemake.params.bids_dir,
         snakemake.params.deriv_dir,
-        snakemake.config,
+        FitJob.from_json(snakemake.params.options),
         log=log,
     )
     write_manifest(rows, snakemake.output[0])

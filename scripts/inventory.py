@@ -1,21 +1,19 @@
 """Snakemake wrapper: build the validated scan inventory of the study (checkpoint inventory)."""
 
-import sys
+import json
 from pathlib import Path
 
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))
-
-from painmrs.study.incremental import (  # noqa: E402
+from painmrs.study.incremental import (
     remove_stale_batches,
     withdraw_participants,
     write_basis_slices,
     write_batch_slices,
 )
-from painmrs.study.inventory import build_inventory, write_inventory  # noqa: E402
-from painmrs.study.runlog import logged  # noqa: E402
+from painmrs.study.inventory import build_inventory, write_inventory
+from painmrs.study.runlog import logged
 
 with logged(snakemake.log[0], "inventory") as log:
-    inventory = build_inventory(snakemake.params.bids_dir, snakemake.config)
+    inventory = build_inventory(snakemake.params.bids_dir, json.loads(snakemake.params.options))
     log.info(
         "%d scans, %d participants, %d sessions; %d scans without a water reference",
         len(inventory.scans),

@@ -29,9 +29,11 @@ from study_fixtures import base_config, write_table
 
 from painmrs.cli import main
 from painmrs.errors import InputError
-from painmrs.study.batch import ScanFailure, process_batch, read_manifests, write_manifest
+from painmrs.jobs.process import process_batch
+from painmrs.jobs.scans import ScanFailure
+from painmrs.study.manifests import read_manifests, write_manifest
 from painmrs.study.inventory import build_inventory
-from painmrs.study.stages import qc_table
+from painmrs.jobs.study import qc_table
 
 GOOD = "sub-HC001_acq-press_voi-ACC"
 BAD = "sub-HC002_acq-press_voi-ACC"

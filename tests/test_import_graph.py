@@ -31,3 +31,13 @@ def test_provenance_imports_only_low_level_helpers():
     low-level helpers only (no study, stats, fitting ...)."""
     low = {"__init__", "atomic", "errors", "io", "options"}
     assert import_graph.import_graph()["provenance"] <= low
+
+
+def test_the_job_drivers_sit_on_top_and_the_config_model_below_them():
+    """painmrs.jobs (what each rule runs) imports the stages; only the CLI imports it. The typed
+    configuration model sits below the jobs and the report, above the stages' option modules."""
+    graph = import_graph.import_graph()
+    importers_of_jobs = sorted(pkg for pkg, deps in graph.items() if "jobs" in deps)
+    assert set(importers_of_jobs) <= {"commands", "cli"}
+    assert not {"jobs", "report", "commands"} & set(graph["configuration"])
+    assert not {"jobs", "configuration"} & set(graph["study"])

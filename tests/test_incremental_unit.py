@@ -6,7 +6,7 @@ import os
 
 import pandas as pd
 
-from painmrs.study.batch import sha256
+from painmrs.study.manifests import sha256
 from painmrs.study.incremental import (
     invalidate_tampered,
     manifest_problems,
@@ -115,3 +115,27 @@ def test_missing_manifest_rebuilds_batch_and_study_outputs(tmp_path):
     qc.write_text("x\n")
     (root / "fit" / "b0002.tsv").write_text("stem\toutput\tpath\tsha256\tmessage\n")
     assert invalidate_tampered([], dry_run=False, **kwargs) == [] and qc.exists()
+
+
+def test_verified_files_are_not_rehashed_until_they_change(tmp_path, monkeypatch):
+    import painmrs.study.incremental as incremental
+
+    fit = tmp_path / "x_fit.tsv"
+    fit.write_text("a\n1\n")
+    manifest = tmp_path / "b0001.tsv"
+    pd.DataFrame([{"stem": "x", "output": "fit", "path": str(fit), "sha256": sha256(fit), "message": ""}]).to_csv(
+        manifest, sep="\t", index=False
+    )
+    cache = tmp_path / ".verified.json"
+    calls = []
+    monkeypatch.setattr(incremental, "sha256", lambda p: calls.append(p) or sha256(p))
+    assert invalidate_tampered([manifest], dry_run=False, verified_cache=cache) == []
+    assert len(calls) == 1 and cache.is_file()
+    assert invalidate_tampered([manifest], dry_run=False, verified_cache=cache) == []
+    assert len(calls) == 1  # size and mtime unchanged: not hashed again
+    stat = fit.stat()
+    fit.write_text("a\n9\n")  # same size, new content and mtime
+    assert fit.stat().st_size == stat.st_size
+    os.utime(fit, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert invalidate_tampered([manifest], dry_run=False, verified_cache=cache) == [str(manifest)]
+    assert len(calls) == 2 and not manifest.exists()

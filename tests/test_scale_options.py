@@ -13,7 +13,7 @@ from painmrs.demo.design import load_design
 from painmrs.demo.plan import build_plan
 from painmrs.errors import InputError
 from painmrs.stats.recovery import _pick_acq
-from painmrs.study.batch import figure_scans
+from painmrs.jobs.scans import figure_scans
 
 DESIGN = Path(__file__).resolve().parents[1] / "config" / "demo" / "design.yaml"
 
@@ -22,14 +22,19 @@ DESIGN = Path(__file__).resolve().parents[1] / "config" / "demo" / "design.yaml"
     "mode, expected", [("all", {"a", "b", "c"}), ("first_per_batch", {"a"}), ("none", set())]
 )
 def test_figure_scans_modes(mode, expected):
-    assert figure_scans(["a", "b", "c"], {"execution": {"scan_figures": mode}}) == expected
+    assert figure_scans(["a", "b", "c"], mode) == expected
 
 
 def test_figure_scans_default_is_all_and_bad_mode_names_the_field():
-    assert figure_scans(["x", "y"], {}) == {"x", "y"}
-    with pytest.raises(InputError) as err:
-        figure_scans(["x"], {"execution": {"scan_figures": "some"}})
-    assert err.value.field == "execution.scan_figures"
+    from painmrs.configuration import study_options
+
+    assert figure_scans(["x", "y"]) == {"x", "y"}
+    assert study_options({}).execution.scan_figures == "all"
+    for bad in (lambda: figure_scans(["x"], "some"),
+                lambda: study_options({"execution": {"scan_figures": "some"}}, "study.yaml")):
+        with pytest.raises(InputError) as err:
+            bad()
+        assert err.value.field == "execution.scan_figures"
 
 
 def test_protocol_max_subjects_scans_only_the_first_subjects_of_a_group():

@@ -1,5 +1,5 @@
 """A study's own basis set (config ``sequences.<acq>.basis`` / ``macromolecules``) in
-painmrs.study.stages.build_basis: loaded instead of simulated, checked against the scans,
+painmrs.jobs.basis.build_basis: loaded instead of simulated, checked against the scans,
 and written as FSL-MRS JSON with the parametric MM the config asks for."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from painmrs.errors import InputError
 from painmrs.io import nifti_mrs
 from painmrs.mrs import MRSData
 from painmrs.study.config import load_schema, validate_config
-from painmrs.study.stages import build_basis
+from painmrs.jobs.basis import build_basis
 
 ROOT = Path(__file__).resolve().parents[1]
 CHALLENGE_BASIS = "challenge2016/basisset_LCModel/press3T_30ms.BASIS"  # 123.26 MHz, no TE stated, has "MM"

@@ -11,8 +11,13 @@ from study_fixtures import ROOT, make_study
 
 from painmrs.cli import main
 from painmrs.errors import InputError
-from painmrs.study.batch import manifest_rows, read_manifests, scan_dir, write_manifest
-from painmrs.study.stages import stage_options
+from painmrs.configuration import study_options
+from painmrs.study.manifests import manifest_rows, read_manifests, scan_dir, write_manifest
+
+
+def stage_options(config, section, source=None):
+    """One stage's options as the config model parses them (painmrs.configuration)."""
+    return getattr(study_options(config, source), section)
 
 
 def test_stage_options_convert_lists_and_keep_defaults():
@@ -49,8 +54,6 @@ def test_the_shipped_configs_parse():
 
 
 def test_real_option_classes_accept_their_defaults():
-    from painmrs.study.stages import stage_options
-
     for section in ("fit", "quantify", "qc"):
         assert dataclasses.is_dataclass(stage_options({}, section))
 
@@ -105,7 +108,8 @@ def _one_corrupt_scan(tmp_path):
 
 
 def test_scan_failure_names_the_scan_and_file(tmp_path):
-    from painmrs.study.batch import ScanFailure, process_batch
+    from painmrs.jobs.process import process_batch
+    from painmrs.jobs.scans import ScanFailure
     from study_fixtures import base_config
 
     bids, row = _one_corrupt_scan(tmp_path)
@@ -119,8 +123,9 @@ def test_scan_failure_names_the_scan_and_file(tmp_path):
 
 
 def test_skipped_scan_is_listed_in_the_qc_table(tmp_path):
-    from painmrs.study.batch import process_batch
-    from painmrs.study.stages import fit_batch, qc_table
+    from painmrs.jobs.fit import fit_batch
+    from painmrs.jobs.process import process_batch
+    from painmrs.jobs.study import qc_table
     from study_fixtures import base_config
 
     bids, row = _one_corrupt_scan(tmp_path)
@@ -146,7 +151,7 @@ def test_mega_press_basis_fits_only_what_editing_changes(tmp_path):
     from painmrs.basis.readers import read_fsl_basis
     from painmrs.io import nifti_mrs
     from painmrs.mrs import MRSData
-    from painmrs.study.stages import build_basis
+    from painmrs.jobs.basis import build_basis
 
     sample = nifti_mrs.write(MRSData(fid=np.ones(1024, complex), dwell_s=1 / 2000, spectrometer_mhz=123.2), tmp_path / "s.nii.gz")
     sequence = {"sequence": "MEGA-PRESS", "te_ms": 68, "edit_on_ppm": 1.9, "edit_off_ppm": 7.5}

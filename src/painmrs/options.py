@@ -48,3 +48,75 @@ def supplied_basis_paths(basis) -> list:
     if not basis:
         return []
     return [basis[part] for part in ("diff", "off") if basis.get(part)] if isinstance(basis, Mapping) else [basis]
+
+
+# ---- canonical JSON of option objects --------------------------------------------------------
+# Each workflow rule receives its options as one JSON string param: Snakemake reruns the job
+# when that string changes, and the job decodes the same string back into the typed objects.
+# Encoding is canonical (sorted keys, tuples as lists), so equal options give equal strings.
+def options_to_jsonable(obj):
+    """Plain JSON data of an option object (dataclasses, tuples, mappings, scalars)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: options_to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): options_to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (tuple, list)):
+        return [options_to_jsonable(v) for v in obj]
+    if obj is None or isinstance(obj, (str, bool, int, float)):
+        return obj
+    raise TypeError(f"cannot encode {type(obj).__name__} in an options object")
+
+
+def options_to_json(obj) -> str:
+    import json
+
+    return json.dumps(options_to_jsonable(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _plain(value):
+    """JSON lists back to tuples (option objects hold tuples), recursively."""
+    if isinstance(value, list):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _decode(tp, value):
+    import types
+    import typing
+
+    if value is None:
+        return None
+    if dataclasses.is_dataclass(tp):
+        return options_from_jsonable(tp, value)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            arg_origin = typing.get_origin(arg)
+            if dataclasses.is_dataclass(arg) and isinstance(value, dict):
+                return options_from_jsonable(arg, value)
+            if arg_origin is tuple and isinstance(value, list):
+                return _decode(arg, value)
+        return _plain(value)
+    if origin in (dict, Mapping) and len(args) == 2 and dataclasses.is_dataclass(args[1]):
+        return {k: options_from_jsonable(args[1], v) for k, v in value.items()}
+    if origin is tuple and isinstance(value, list):
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_decode(args[0], v) for v in value)
+        return tuple(_decode(a, v) for a, v in zip(args, value)) if args else _plain(value)
+    return _plain(value)
+
+
+def options_from_jsonable(cls, data: Mapping):
+    """The option object ``cls`` from :func:`options_to_jsonable`'s output."""
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    return cls(**{f.name: _decode(hints[f.name], data[f.name]) for f in dataclasses.fields(cls) if f.name in data})
+
+
+def options_from_json(cls, text: str):
+    import json
+
+    return options_from_jsonable(cls, json.loads(text))

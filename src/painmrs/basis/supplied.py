@@ -3,7 +3,7 @@ user's basis file or folder, checking it against the scans (field, TE, sequence)
 components quantification needs (Cr/PCr; the MEGA-PRESS edit target), the empty DIFF
 components, and the parametric macromolecules (``sequences.<acq>.macromolecules``).
 
-Moved out of ``painmrs.study.stages`` (whose ``build_basis`` drives these checks); errors name
+Driven by ``painmrs.jobs.basis.build_basis``; errors name
 the config key, e.g. ``sequences.press.basis``.
 """
 

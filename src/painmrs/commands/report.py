@@ -25,15 +25,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from pathlib import Path
 
+    from ..configuration import study_options
     from ..report import build_report
-    from ..stats import load_metabolite_table, stats_options_from_config
+    from ..stats import load_metabolite_table
     from .stats import load_config
 
-    cfg = load_config(args.config)
-    stats_options_from_config(cfg, args.config)  # validate before rendering
+    options = study_options(load_config(args.config), args.config)  # checked before rendering
     table = load_metabolite_table(args.table)
     recovery = args.recovery if args.recovery and Path(args.recovery).is_file() else None
-    out = build_report(table, args.out, stats_dir=args.stats, config=cfg, qc_table=args.qc, table_path=args.table,
+    out = build_report(table, args.out, stats_dir=args.stats, options=options, qc_table=args.qc, table_path=args.table,
                        derivatives=args.derivatives, bids=args.bids, recovery=recovery,
                        provenance=args.provenance, max_figures=args.max_figures, figures_dir=args.figures_dir)
     size_mb = out.stat().st_size / 1e6

@@ -14,12 +14,14 @@ def configure(parser):
 
 
 def run(args) -> int:
-    from ..study.config import check_workflow_config, read_yaml_strict
+    from ..configuration import load_study_options
+    from ..study.config import read_yaml_strict
     from ..study.inventory import build_inventory
 
     # Exactly the workflow's load-time checks (rules/common.smk), with the same messages.
     config = read_yaml_strict(args.config)
-    config = check_workflow_config(config if config is not None else {}, str(args.config))
+    config = config if config is not None else {}
+    load_study_options(config, str(args.config))  # fills the schema defaults into config
     print(f"{args.config}: config is valid")
     bids = Path(args.bids or config["dataset"]["bids_dir"])
     if not bids.is_dir():

@@ -44,7 +44,7 @@ MAX_SPECTROMETER_MHZ = 1500.0
 # coils x 4 transients at metabolite SNR 5: first/last-eighth RMS ratio 360; the 7 T Siemens
 # reference in shared/data: 190); with DIM_DYN or DIM_COIL written as dimension 4 the ratio is
 # ~1. Water-suppressed metabolite scans at low SNR can be as flat as 1.04 per coil, so only
-# water references are checked (painmrs.study.batch).
+# water references are checked (painmrs.jobs.process).
 MIN_TIME_AXIS_DECAY = 1.5
 
 

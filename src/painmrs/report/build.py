@@ -25,7 +25,8 @@ from .. import atomic
 from ..errors import InputError
 from ..stats.tables import read_table, software_versions
 from . import figures
-from .checklist import header_summary, methods_paragraph, mrsinmrs_checklist, qc_rules_from_config
+from ..configuration import StudyOptions, study_options
+from .checklist import header_summary, methods_paragraph, mrsinmrs_checklist
 
 MEASURE_PREFERENCE = ["conc_molal", "conc_mM", "ratio_tCr", "gaba_alpha", "ratio_tNAA", "amplitude"]
 STATS_TABLES = ["group_comparisons", "correlations", "longitudinal_parallel", "longitudinal_within_arm",
@@ -82,8 +83,8 @@ def _load_stats(stats_dir) -> tuple[dict[str, pd.DataFrame], dict[str, dict]]:
     return tabs, metas
 
 
-def _primary_measure(table: pd.DataFrame, config: Mapping) -> str:
-    want = ((config.get("report", {}) or {}).get("primary_measure"))
+def _primary_measure(table: pd.DataFrame, options: StudyOptions) -> str:
+    want = options.report.primary_measure
     present = list(dict.fromkeys(table["measure"]))
     if want in present:
         return want
@@ -242,7 +243,7 @@ def build_report(
     out_path: str | os.PathLike,
     *,
     stats_dir=None,
-    config: Mapping[str, Any] | None = None,
+    options: StudyOptions | None = None,
     table_path=None,
     figures_dir=None,
     qc_table=None,
@@ -256,11 +257,13 @@ def build_report(
     """Render the report for ``table`` (the study table) and write it atomically to ``out_path``.
 
     ``table_path``: the study table's file (hashed into the run provenance); ``figures_dir``:
-    also write the main figures there as PNG files (for Snakemake's own report)."""
-    config = dict(config or {})
+    also write the main figures there as PNG files (for Snakemake's own report).
+    ``options``: the study's parsed configuration (``painmrs.configuration``), the one source
+    of every setting the report states; None: the stage defaults."""
+    options = options if options is not None else study_options({})
     tabs, metas = _load_stats(stats_dir)
     versions = software_versions()
-    measure = _primary_measure(table, config)
+    measure = _primary_measure(table, options)
     ok = table[table["qc_pass"]]
     scans = table.drop_duplicates("stem")
     regions = sorted(table["region"].unique())
@@ -288,7 +291,7 @@ def build_report(
     qc_figs = []
     snr = {a: d["snr"].to_numpy(float) for a, d in scans.groupby("acq")} if "snr" in scans else {}
     fwhm = {a: d["fwhm_hz"].to_numpy(float) for a, d in scans.groupby("acq")} if "fwhm_hz" in scans else {}
-    rules = qc_rules_from_config(config)  # the one set of QC thresholds (config qc:)
+    rules = options.qc  # the one set of QC thresholds (config qc:)
     if any(np.isfinite(v).any() for v in snr.values()):
         qc_figs.append({"title": "SNR per scan (dashed: exclusion limit)", "uri": figures.histograms(snr, "SNR", rules.min_snr, "exclusion limit")})
     if "spectrometer_mhz" in scans and "fwhm_hz" in scans:
@@ -319,7 +322,7 @@ def build_report(
     # ---- group comparisons
     gc = tabs.get("group_comparisons", pd.DataFrame())
     group_figs, box_figs = [], []
-    control_group = str(((config.get("groups") or {}).get("control")) or "")
+    control_group = options.stats.control_group
     present = sorted(map(str, ok["group"].dropna().unique())) if "group" in ok else []
     if control_group not in present or len(present) < 2:
         # say why, so a single-subject or patients-only study reads as such, not as a failure
@@ -338,7 +341,7 @@ def build_report(
                                                      highlight="fdr_reject", max_rows=60)})
         top = gm.dropna(subset=["p"]).sort_values(["p", "group", "region", "metabolite"]).head(max_figures)
         control = gc["control"].iloc[0]
-        base = _cross_sectional(ok, config)
+        base = _cross_sectional(ok, options.stats.group.sessions)
         for r in top.itertuples(index=False):
             d = base[(base["region"] == r.region) & (base["acq"] == r.acq) & (base["metabolite"] == r.metabolite)
                      & (base["measure"] == r.measure) & base["group"].isin([control, r.group])]
@@ -354,7 +357,7 @@ def build_report(
     cor = tabs.get("correlations", pd.DataFrame())
     cor_figs = []
     if not cor.empty:
-        base = _cross_sectional(ok, config, which="correlation")
+        base = _cross_sectional(ok, options.stats.correlation.sessions)
         top = cor[cor["measure"] == _measure_for(cor, measure)].dropna(subset=["spearman_p"]).sort_values(["spearman_p", "group", "region"]).head(max_figures)
         for r in top.itertuples(index=False):
             d = base[(base["region"] == r.region) & (base["acq"] == r.acq) & (base["metabolite"] == r.metabolite)
@@ -399,7 +402,7 @@ def build_report(
                 "estimate_pct", "ci_low_pct", "ci_high_pct", "p", "p_fdr", "carryover_grizzle_p", "sequence_p", "mde_pct", "notes"]
 
     missing = _missing_sessions_text(par, cro)
-    diagnostics = html_table(_diagnostics(gc, par, cro, opts_alpha=float((config.get("stats", {}) or {}).get("alpha", 0.05))))
+    diagnostics = html_table(_diagnostics(gc, par, cro, opts_alpha=options.stats.alpha))
 
     # ---- recovery
     rec = None
@@ -424,9 +427,9 @@ def build_report(
         "has_spectra": bool(spectra_figs or fit_figs),
         "snr_fwhm": _snr_fwhm_text(scans),
     }
-    checklist = mrsinmrs_checklist(headers, config, table_info)
-    methods = methods_paragraph(config, versions, table_info, metas)
-    run_prov = json.dumps(run_provenance(config, {"study table": table_path, "QC table": qc_table,
+    checklist = mrsinmrs_checklist(headers, options, table_info)
+    methods = methods_paragraph(options, versions, table_info, metas)
+    run_prov = json.dumps(run_provenance(options, {"study table": table_path, "QC table": qc_table,
                                                   "recovery table": recovery}, stats_dir),
                           indent=2, sort_keys=True)
     prov = None
@@ -435,7 +438,8 @@ def build_report(
             prov = json.dumps(json.loads(Path(provenance).read_text()), indent=2, sort_keys=True)
         except json.JSONDecodeError:
             prov = Path(provenance).read_text()[:20000]
-    config_text = json.dumps(config, indent=2, sort_keys=True, default=str)
+    # the resolved configuration: every option as the stages ran it (config values over defaults)
+    config_text = json.dumps(json.loads(options.to_json()), indent=2, sort_keys=True)
 
     # Scans whose water-scaled values rest on assumed (not segmented) tissue fractions.
     n_assumed_tissue = (int(table.loc[table["tissue_source"].astype(str) == "assumed", "stem"].nunique())
@@ -465,11 +469,10 @@ def build_report(
     return out_path
 
 
-def _cross_sectional(ok: pd.DataFrame, config: Mapping, which: str = "group_comparison") -> pd.DataFrame:
+def _cross_sectional(ok: pd.DataFrame, sessions) -> pd.DataFrame:
     from ..stats.group import select_sessions
 
-    sessions = (((config.get("stats", {}) or {}).get(which, {}) or {}).get("sessions")) or ["baseline"]
-    return select_sessions(ok, sessions)
+    return select_sessions(ok, list(sessions) or ["baseline"])
 
 
 def _snr_fwhm_text(scans: pd.DataFrame) -> str:
@@ -507,12 +510,12 @@ def _sha256(path) -> str | None:
     return h.hexdigest()
 
 
-def run_provenance(config: Mapping, inputs: Mapping[str, Any], stats_dir=None) -> dict:
-    """What this report was made from: the config's SHA-256 and seeds, the git commit and
+def run_provenance(options: StudyOptions, inputs: Mapping[str, Any], stats_dir=None) -> dict:
+    """What this report was made from: the resolved options' SHA-256 and the config's seeds, the git commit and
     package versions, and the SHA-256 of every table read (the full run manifest,
     results/provenance/manifest.json, is written after the report and hashes it)."""
     from ..provenance.hashing import sha256_json
-    from ..provenance.manifest import find_seeds, git_state, package_versions
+    from ..provenance.manifest import git_state, package_versions
 
     files = {k: _sha256(v) for k, v in inputs.items() if v is not None and _sha256(v)}
     if stats_dir is not None:
@@ -520,11 +523,8 @@ def run_provenance(config: Mapping, inputs: Mapping[str, Any], stats_dir=None) -
             h = _sha256(Path(stats_dir) / f"{name}.tsv")
             if h:
                 files[f"stats/{name}.tsv"] = h
-    try:
-        config_hash = sha256_json(json.loads(json.dumps(config, sort_keys=True, default=str)))
-    except (TypeError, ValueError):
-        config_hash = None
-    return {"config_sha256": config_hash, "seeds": find_seeds(config),
+    seeds = {**options.seeds, "stats.correlation.seed": options.stats.correlation.seed}
+    return {"options_sha256": sha256_json(json.loads(options.to_json())), "seeds": seeds,
             "git": git_state(Path(__file__).resolve().parents[3]),
             "packages": {k: v for k, v in package_versions().items() if v},
             "inputs_sha256": files}

@@ -59,7 +59,7 @@ def _fmt(v, unit=""):
     return f"{v}{unit}"
 
 
-def mrsinmrs_checklist(headers: Mapping[str, dict], config: Mapping, table_info: Mapping) -> list[dict]:
+def mrsinmrs_checklist(headers: Mapping[str, dict], options, table_info: Mapping) -> list[dict]:
     """Rows: section, item, value. ``headers`` maps acquisition label -> header_summary()."""
 
     def per_acq(key, unit=""):
@@ -91,35 +91,55 @@ def mrsinmrs_checklist(headers: Mapping[str, dict], config: Mapping, table_info:
         ("3 Analysis", "a. analysis software", f"painmrs {table_info.get('painmrs_version', '')}"),
         ("3 Analysis", "b. processing steps", ", ".join(proc_steps) or NOT_REPORTED),
         ("3 Analysis", "c. output measures", ", ".join(table_info.get("measures", [])) or NOT_REPORTED),
-        ("3 Analysis", "d. quantification references / fitting model", _fit_text(config)),
+        ("3 Analysis", "d. quantification references / fitting model", _fit_text(options)),
         ("4 Data quality", "a. SNR and linewidth", table_info.get("snr_fwhm", NOT_REPORTED)),
-        ("4 Data quality", "b. exclusion criteria", _exclusion_text(config)),
+        ("4 Data quality", "b. exclusion criteria", _exclusion_text(options.qc)),
         ("4 Data quality", "c. fit quality measures", "CRLB (%), per metabolite; see QC table"),
         ("4 Data quality", "d. sample spectrum", "see QC section" if table_info.get("has_spectra") else NOT_REPORTED),
     ]
     return [{"section": s, "item": i, "value": v} for s, i, v in rows]
 
 
-def _fit_text(config: Mapping) -> str:
-    fit = config.get("fit", {}) or config.get("fitting", {}) or {}
-    q = config.get("quantify", {}) or config.get("quantification", {}) or {}
-    parts = []
-    if fit:
-        parts.append("fitting: " + ", ".join(f"{k}={v}" for k, v in sorted(fit.items()) if not isinstance(v, (dict, list))))
-    if q:
-        parts.append("quantification: " + ", ".join(f"{k}={v}" for k, v in sorted(q.items()) if not isinstance(v, (dict, list))))
-    return "; ".join(parts) or "linear-combination fit with simulated basis; water scaling with tissue correction (Gasparovic 2006)"
+def _scalars(options) -> str:
+    """``key=value`` for the scalar options of one option object (floats as %g)."""
+    import dataclasses
+
+    items = []
+    for f in dataclasses.fields(options):
+        v = getattr(options, f.name)
+        if isinstance(v, float):
+            items.append(f"{f.name}={v:g}")
+        elif isinstance(v, (int, str, bool)) or v is None:
+            items.append(f"{f.name}={v}")
+        elif isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v):
+            items.append(f"{f.name}={v[0]:g}-{v[1]:g}")
+    return ", ".join(sorted(items))
 
 
-def qc_rules_from_config(config: Mapping):
-    """The config's ``qc:`` thresholds (the one set used by quantify and the study table)."""
-    from ..quantify.config import qc_rules
-
-    return qc_rules((config or {}).get("qc"))
+def _has_mega(options) -> bool:
+    return any(s.sequence == "MEGA-PRESS" for s in options.sequences.values())
 
 
-def _exclusion_text(config: Mapping) -> str:
-    r = qc_rules_from_config(config)
+def _fit_text(options) -> str:
+    """The fitting model as run: the fit options, the MEGA-PRESS DIFF fit's own options (only
+    when the study has MEGA-PRESS scans), the quantification references."""
+    parts = [f"linear-combination fit of a {'supplied' if _any_supplied(options) else 'simulated'} basis "
+             f"({_scalars(options.fit)})"]
+    if _has_mega(options):
+        parts.append(f"MEGA-PRESS DIFF spectra fitted with their own options, config fit.mega_diff "
+                     f"({_scalars(options.mega_diff_fit)}); OFF spectra with the fit options above")
+    q = options.quantify
+    parts.append(f"water scaling with tissue correction (Gasparovic 2006; water {q.h2o_molal_mM:g} mM, "
+                 f"ratios to {', '.join(q.ratio_references)})")
+    return "; ".join(parts)
+
+
+def _any_supplied(options) -> bool:
+    return any(s.basis for s in options.sequences.values())
+
+
+def _exclusion_text(r) -> str:
+    """The QC exclusion rules (``QCRules``) in words."""
     off = "not applied"
     crlb = f"CRLB > {r.max_crlb_pct:g}%" if r.max_crlb_pct is not None else f"CRLB {off}"
     over = ", ".join(f"{k} > {v:g}%" for k, v in sorted(r.max_crlb_pct_by_metabolite.items()))
@@ -131,54 +151,41 @@ def _exclusion_text(config: Mapping) -> str:
     return "; ".join(parts) + "; failed QC-stage checks"
 
 
-def methods_paragraph(config: Mapping, versions: Mapping[str, str], table_info: Mapping, stats_meta: Mapping) -> str:
-    s = config.get("stats", {}) or {}
-    gc = s.get("group_comparison", {}) or {}
-    cov = ", ".join(gc.get("covariates", ["age", "sex", "f_gm"]))
-    co = s.get("correlation", {}) or {}
-    q = s.get("fdr_q", 0.05)
-    power = s.get("power", 0.8)
+def methods_paragraph(options, versions: Mapping[str, str], table_info: Mapping, stats_meta: Mapping) -> str:
+    """The methods paragraph, from the study's parsed options (``painmrs.configuration``)."""
+    s = options.stats
+    cov = ", ".join(s.group.covariates)
+    co = s.correlation
+    q = s.fdr_q
+    power = s.power
     text = (
         f"Spectra were analysed with painmrs {versions.get('painmrs', '')} (Python {versions.get('python', '')}; "
         f"NumPy {versions.get('numpy', '')}, SciPy {versions.get('scipy', '')}, pandas {versions.get('pandas', '')}, "
         f"statsmodels {versions.get('statsmodels', '')}). "
         f"The study table held {table_info.get('n_subjects', 0)} participants, {table_info.get('n_scans', 0)} scans in "
         f"{len(table_info.get('regions', []))} regions; {table_info.get('n_excluded_rows', 0)} metabolite estimates were "
-        f"excluded by the QC rules ({_exclusion_text(config)}). "
-        f"Each patient group was compared with the control group ({s.get('control_group', 'HC')}) per region, metabolite and "
+        f"excluded by the QC rules ({_exclusion_text(options.qc)}). "
+        f"Each patient group was compared with the control group ({s.control_group}) per region, metabolite and "
         f"measure by ANCOVA (ordinary least squares) adjusting for {cov}; we report the adjusted difference with its 95% CI, "
         f"Hedges' g, Welch's t and Mann-Whitney U tests as sensitivity analyses, Shapiro-Wilk tests of the residuals and "
         f"Levene tests of equal variance. Correlations with pain scores were computed within each patient group "
-        f"(Pearson, Spearman, and partial correlations controlling for {', '.join(co.get('covariates', ['age', 'sex', 'f_gm']))}) "
-        f"with percentile bootstrap 95% CIs ({co.get('n_bootstrap', 2000)} resamples, seed {co.get('seed', 20240601)}). "
+        f"(Pearson, Spearman, and partial correlations controlling for {', '.join(co.covariates)}) "
+        f"with percentile bootstrap 95% CIs ({co.n_bootstrap} resamples, seed {co.seed}). "
         f"Parallel-arm treatment studies were analysed with linear mixed models (value ~ arm x time + covariates + "
         f"(1 | subject), REML) using all available sessions, the arm x time interaction being the primary contrast; "
         f"crossover studies with value ~ treatment + period + sequence + (1 | subject) and Grizzle's test for carry-over. "
         f"P-values were adjusted with the Benjamini-Hochberg procedure (q = {q}) within declared families. "
         f"The minimum detectable effect at {int(100 * power)}% power was computed from the observed n and variance."
     )
-    text += f" Parameters (resolved, config values over the stage defaults): {resolved_parameters(config)}."
+    text += f" Parameters (resolved, config values over the stage defaults): {resolved_parameters(options)}."
     return text
 
 
-def resolved_parameters(config: Mapping) -> str:
-    """Scalar fit / quantify / QC options as the stages ran them (config over defaults)."""
-    import dataclasses
-
-    from ..errors import InputError
-    from ..fitting.config import fit_options
-    from ..quantify.config import qc_rules, quant_options
-
-    parts = []
-    for section, parser in (("fit", fit_options), ("quantify", quant_options), ("qc", qc_rules)):
-        try:
-            opts = dataclasses.asdict(parser((config or {}).get(section)))
-        except (InputError, TypeError):
-            continue
-        items = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(opts.items())
-                 if isinstance(v, (int, float, str, bool)) or v is None]
-        parts.append(f"{section}: " + ", ".join(items))
-    proc = (config or {}).get("processing", {}) or {}
-    if proc:
-        parts.insert(0, "processing: " + ", ".join(f"{k}={v}" for k, v in sorted(proc.items()) if not isinstance(v, (dict, list))))
-    return "; ".join(parts) or "stage defaults"
+def resolved_parameters(options) -> str:
+    """Scalar processing / fit / quantify / QC options as the stages ran them (config over
+    defaults), and the MEGA-PRESS DIFF fit's when the study has MEGA-PRESS scans."""
+    sections = [("processing", options.processing), ("fit", options.fit)]
+    if _has_mega(options):
+        sections.append(("fit.mega_diff", options.mega_diff_fit))
+    sections += [("quantify", options.quantify), ("qc", options.qc)]
+    return "; ".join(f"{name}: {_scalars(opts)}" for name, opts in sections)

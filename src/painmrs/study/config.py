@@ -378,28 +378,6 @@ def load_config(path: str | os.PathLike) -> dict:
     return validate_config(config if config is not None else {}, path)
 
 
-def check_workflow_config(config: dict, source: str | os.PathLike | None = "config") -> dict:
-    """Every check the workflow runs when it loads (rules/common.smk) and ``painmrs validate``
-    runs too, so the two accept and refuse the same configs with the same messages: our schema
-    validation with file-and-key messages (defaults filled in), Snakemake's own schema
-    validation (the snakemake-workflows idiom), and every stage's options."""
-    from .stages import check_stage_options
-
-    validate_config(config, source)
-    try:
-        from snakemake.utils import validate as snakemake_validate
-    except ImportError:  # the library without Snakemake: our validator ran the same schema
-        snakemake_validate = None
-    if snakemake_validate is not None:
-        snakemake_validate(config, str(schema_dir() / CONFIG_SCHEMA))
-    check_stage_options(config, source)
-    return config
-
-
-def scans_per_job(config: Mapping) -> int:
-    return int((config.get("execution") or {}).get("scans_per_job", 25))
-
-
 def bad_scan_policy(config: Mapping) -> str:
     """``execution.on_bad_scan`` (``fail`` | ``exclude``); the deprecated ``on_scan_error:
     skip`` of an unvalidated config dict counts as ``exclude``."""

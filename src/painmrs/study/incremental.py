@@ -9,6 +9,7 @@ its bytes change, so Snakemake (mtime trigger) reruns only the jobs whose scans 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -16,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..atomic import write_text
-from .batch import sha256
+from .. import atomic
+from .manifests import sha256
 from .layout import subject_batches
 
 #: The columns of a scan that define its acquisition's basis set (with the config's sequence
@@ -35,7 +36,7 @@ def write_if_changed(path: str | os.PathLike, text: str) -> bool:
     path = Path(path)
     if path.is_file() and path.read_bytes() == text.encode("utf-8"):
         return False
-    write_text(path, text)
+    atomic.write_text(path, text)
     return True
 
 
@@ -97,9 +98,13 @@ def withdraw_participants(deriv_dir, subjects, log: logging.Logger | None = None
     return removed
 
 
-def manifest_problems(manifest) -> list[str]:
+def manifest_problems(manifest, verified: dict | None = None) -> list[str]:
     """Files listed in a batch manifest that were edited or deleted since the batch wrote them
-    (SHA-256 against the recorded one); [] when the manifest is absent or intact."""
+    (SHA-256 against the recorded one); [] when the manifest is absent or intact.
+
+    ``verified`` (path -> [size, mtime_ns, sha256], updated in place): files whose size and
+    modification time are those of an earlier check with the same digest are not hashed
+    again (an edit changes the mtime; ``painmrs audit`` always hashes everything)."""
     manifest = Path(manifest)
     if not manifest.is_file():
         return []
@@ -108,16 +113,32 @@ def manifest_problems(manifest) -> list[str]:
     for path, digest in zip(table["path"], table["sha256"]):
         if not path or not digest:
             continue
-        if not Path(path).is_file():
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
             problems.append(f"{path} (deleted)")
-        elif sha256(path) != digest:
+            continue
+        stamp = [st.st_size, st.st_mtime_ns, digest]
+        if verified is not None and verified.get(path) == stamp:
+            continue
+        if sha256(path) != digest:
             problems.append(f"{path} (edited: SHA-256 differs from the batch manifest)")
+        elif verified is not None:
+            verified[path] = stamp
     return problems
+
+
+def _read_verified(path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def invalidate_tampered(manifests, dry_run: bool, log: logging.Logger | None = None, *,
                         slices=(), stages=("process", "fit"), batches_root=None,
-                        downstream=()) -> list[str]:
+                        downstream=(), verified_cache=None) -> list[str]:
     """Remove each batch manifest whose derivative files were edited or deleted (SHA-256
     against the recorded one), so Snakemake rebuilds the batch: an edited value is never
     absorbed into the study tables. A batch that has a slice (``slices``: its inventory
@@ -128,11 +149,13 @@ def invalidate_tampered(manifests, dry_run: bool, log: logging.Logger | None = N
     done"), so the study-level outputs that read the manifests (``downstream``, e.g. qc.tsv)
     are removed as well: their rules then rerun, see the missing manifests and rebuild the
     batches first. In a dry run nothing is removed; the problem is only logged. Returns the
-    manifests concerned."""
+    manifests concerned. ``verified_cache``: a JSON file remembering the files already
+    verified (see :func:`manifest_problems`), so a finished study is not re-hashed on every run."""
     log = log or logging.getLogger("painmrs")
+    verified = _read_verified(verified_cache) if verified_cache else None
     hit = []
     for manifest in manifests:
-        problems = manifest_problems(manifest)
+        problems = manifest_problems(manifest, verified)
         if not problems:
             continue
         hit.append(str(manifest))
@@ -151,6 +174,8 @@ def invalidate_tampered(manifests, dry_run: bool, log: logging.Logger | None = N
                     hit.append(str(manifest))
                     log.warning("batch %s: %s is missing; the batch %s", batch, manifest,
                                 "would be rebuilt (dry run)" if dry_run else "is rebuilt")
+    if verified is not None and not dry_run and manifests:
+        atomic.write_text(Path(verified_cache), json.dumps(verified, sort_keys=True))
     if hit and not dry_run:
         for path in downstream:
             if Path(path).is_file():
