@@ -29,7 +29,10 @@ with logged(snakemake.log[0], "inventory") as log:
     )
     # Per-batch and per-acq slices, rewritten only when their bytes change (incremental runs).
     changed = write_batch_slices(
-        inventory.scans, snakemake.params.batches_dir, snakemake.params.n_batches
+        inventory.scans,
+        snakemake.params.batches_dir,
+        snakemake.params.n_batches,
+        bids_dir=snakemake.params.bids_dir,
     )
     log.info("batch slices changed: %s", ", ".join(changed) or "none")
     write_basis_slices(inventory.scans, snakemake.params.basis_dir)

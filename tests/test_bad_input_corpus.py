@@ -214,7 +214,7 @@ def test_missing_water_reference_keeps_ratios_and_warns(tmp_path):
     from painmrs.basis.basis_set import BasisSet
     from painmrs.basis.readers import write_fsl_basis
     from painmrs.demo.synthetic import press_fid
-    from painmrs.report.build import _excluded_and_warned
+    from painmrs.report.sections import _excluded_and_warned
     from painmrs.io import nifti_mrs
     from painmrs.mrs import MRSData
 

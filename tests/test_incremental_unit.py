@@ -139,3 +139,18 @@ def test_verified_files_are_not_rehashed_until_they_change(tmp_path, monkeypatch
     os.utime(fit, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     assert invalidate_tampered([manifest], dry_run=False, verified_cache=cache) == [str(manifest)]
     assert len(calls) == 2 and not manifest.exists()
+
+
+def test_a_changed_raw_file_changes_only_its_batch_slice(tmp_path):
+    """A re-simulated (or replaced) scan with the same path but new data reruns its batch."""
+    bids, folder = tmp_path / "bids", tmp_path / "batches"
+    scans = _scans(["sub-01", "sub-02", "sub-03"])
+    for path in scans["svs"]:
+        (bids / path).parent.mkdir(parents=True, exist_ok=True)
+        (bids / path).write_bytes(b"data " + path.encode())
+    write_batch_slices(scans, folder, 8, bids_dir=bids)
+    slice_text = (folder / f"{subject_batch('sub-02', 8)}.tsv").read_text()
+    assert sha256(bids / scans["svs"].iloc[1]) in slice_text
+    assert write_batch_slices(scans, folder, 8, bids_dir=bids) == []
+    (bids / scans["svs"].iloc[1]).write_bytes(b"other data")
+    assert write_batch_slices(scans, folder, 8, bids_dir=bids) == [subject_batch("sub-02", 8)]

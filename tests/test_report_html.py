@@ -156,7 +156,7 @@ def test_renders_in_headless_chromium(built, tmp_path):
 
 
 def _naa_peak(cell):
-    from painmrs.report.build import SPECTRA_PPM
+    from painmrs.report.spectra import SPECTRA_PPM
 
     j = int(np.argmin(abs(SPECTRA_PPM - 2.008)))
     return {g: m[:, j] for g, m in cell["groups"].items()}
@@ -165,7 +165,7 @@ def _naa_peak(cell):
 def test_mean_sd_spectra_normalisation(tmp_path):
     """Spectra on one ppm axis, scaled by the water reference (else tCr): the per-scan loading
     factors (0.5, 1, 2) vanish (SD ~ 0) and the planted 20 % NAA group difference remains."""
-    from painmrs.report.build import SPECTRA_PPM, spectra_cells
+    from painmrs.report.spectra import SPECTRA_PPM, spectra_cells
 
     table, _ = make_study(seed=4, n=6, n_trial=4)
     stems = write_spectra(tmp_path / "w", water=True)

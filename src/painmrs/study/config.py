@@ -23,7 +23,6 @@ import jsonschema
 import yaml
 
 from ..errors import InputError
-from ..options import supplied_basis_paths  # noqa: F401  (re-exported for rules/common.smk)
 
 CONFIG_SCHEMA = "config.schema.yaml"
 

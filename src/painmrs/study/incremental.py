@@ -50,8 +50,28 @@ def _sync_folder(folder: Path, texts: dict[str, str]) -> list[str]:
     return changed
 
 
-def write_batch_slices(scans: pd.DataFrame, folder, n_batches: int) -> list[str]:
-    """One slice of the scans table per batch; returns the batches written or removed."""
+#: The files of a scan that its batch jobs read (paths relative to the BIDS root).
+SCAN_FILE_COLUMNS = ("svs", "mrsref", "probseg_gm", "probseg_wm", "probseg_csf")
+
+
+def with_file_digests(scans: pd.DataFrame, bids_dir) -> pd.DataFrame:
+    """The scans with the SHA-256 of every file their batch reads (``<column>_sha256``), so a
+    slice changes, and its batch reruns, when a file's content does. Needed because a
+    simulated study is one directory output whose files are not per-batch inputs: a
+    re-simulation with another design or seed must not leave results of the old data."""
+    out = scans.copy()
+    for column in SCAN_FILE_COLUMNS:
+        if column in out.columns:
+            out[f"{column}_sha256"] = [sha256(Path(bids_dir, p)) if p and Path(bids_dir, p).is_file() else ""
+                                       for p in out[column].fillna("")]
+    return out
+
+
+def write_batch_slices(scans: pd.DataFrame, folder, n_batches: int, bids_dir=None) -> list[str]:
+    """One slice of the scans table per batch (with the digests of its files when ``bids_dir``
+    is given); returns the batches written or removed."""
+    if bids_dir is not None:
+        scans = with_file_digests(scans, bids_dir)
     indexed = scans.set_index("stem", drop=False)
     texts = {b: _table_text(indexed.loc[stems].reset_index(drop=True)) for b, stems in subject_batches(scans, n_batches).items()}
     return _sync_folder(Path(folder), texts)
