@@ -116,16 +116,8 @@ def build_report(
     spectra_figs, headers = _spectra_figures(table, derivatives)
     if not headers:
         headers = _bids_headers(bids)
-    fit_figs = []
-    for p in _find(Path(derivatives) if derivatives else None, "*_fit.png")[: min(4, max_figures)]:
-        uri = _png_uri(p)
-        if uri:
-            fit_figs.append({"title": f"example fit: {p.name}", "uri": uri})
-    qc_tab = None
-    if qc_table is not None and Path(qc_table).is_file():
-        qc_tab = read_table(qc_table)
-    else:
-        qc_tab = scans[[c for c in ["stem", "region", "acq", "group", "snr", "fwhm_hz", "f_gm", "f_wm", "f_csf"] if c in scans]]
+    fit_figs = _example_fits(derivatives, min(4, max_figures))
+    qc_tab = _qc_scans(qc_table, scans)
     excluded_scans, scan_warnings = _excluded_and_warned(qc_tab)
 
     gc = tabs.get("group_comparisons", pd.DataFrame())
@@ -136,10 +128,7 @@ def build_report(
     longitudinal = _longitudinal_section(par, cro, ok, measure, max_figures)
     missing = _missing_sessions_text(par, cro)
     diagnostics = html_table(_diagnostics(gc, par, cro, opts_alpha=options.stats.alpha))
-
     recovered = _recovery_section(recovery)
-
-    # ---- checklist, methods, provenance
     table_info = {
         "regions": regions, "measures": sorted(table["measure"].unique()), "painmrs_version": versions["painmrs"],
         "n_subjects": design["n_subjects"], "n_scans": design["n_scans"], "n_excluded_rows": design["n_excluded"],
@@ -151,20 +140,12 @@ def build_report(
     run_prov = json.dumps(run_provenance(options, {"study table": table_path, "QC table": qc_table,
                                                   "recovery table": recovery}, stats_dir),
                           indent=2, sort_keys=True)
-    prov = None
-    if provenance is not None and Path(provenance).is_file():
-        try:
-            prov = json.dumps(json.loads(Path(provenance).read_text()), indent=2, sort_keys=True)
-        except json.JSONDecodeError:
-            prov = Path(provenance).read_text()[:20000]
+    prov = _manifest_text(provenance)
     # the resolved configuration: every option as the stages ran it (config values over defaults)
     config_text = json.dumps(json.loads(options.to_json()), indent=2, sort_keys=True)
 
-    # Scans whose water-scaled values rest on assumed (not segmented) tissue fractions.
-    n_assumed_tissue = (int(table.loc[table["tissue_source"].astype(str) == "assumed", "stem"].nunique())
-                        if "tissue_source" in table.columns else 0)
     html = _env().get_template("index.html.j2").render(
-        title=title, design=design, versions=versions, n_assumed_tissue=n_assumed_tissue,
+        title=title, design=design, versions=versions, n_assumed_tissue=overview["n_assumed_tissue"],
         n_cell=html_table(overview["n_cell"]), exclusions=html_table(overview["excl"]),
         qc_figs=qc_figs, spectra_figs=spectra_figs, fit_figs=fit_figs, qc_table=html_table(qc_tab, max_rows=300),
         excluded_scans=html_table(excluded_scans, max_rows=1000), scan_warnings=html_table(scan_warnings, max_rows=1000),
@@ -174,15 +155,42 @@ def build_report(
         model_notes=[(k, v.get("model", "")) for k, v in sorted(metas.items()) if v.get("model")],
         missing_sessions=missing, diagnostics=diagnostics, run_provenance=run_prov,
     )
-    if figures_dir is not None:
-        main = [("qc", f) for f in qc_figs] + [("spectra", f) for f in spectra_figs] \
-            + [("group", f) for f in groups["group_figs"]] + [("correlation", f) for f in cor["cor_figs"][:2]] \
-            + [("longitudinal", f) for f in longitudinal["long_figs"][:3]] \
-            + ([("recovery", {"title": "recovery", "uri": recovered["rec_fig"]})] if recovered["rec_fig"] else [])
-        write_figures(main, figures_dir)
+    if figures_dir is not None:  # the main figures, for Snakemake's own report
+        rec = [{"title": "recovery", "uri": recovered["rec_fig"]}] if recovered["rec_fig"] else []
+        write_figures([("qc", f) for f in qc_figs] + [("spectra", f) for f in spectra_figs]
+                      + [("group", f) for f in groups["group_figs"]] + [("correlation", f) for f in cor["cor_figs"][:2]]
+                      + [("longitudinal", f) for f in longitudinal["long_figs"][:3]] + [("recovery", f) for f in rec],
+                      figures_dir)
     out_path = Path(out_path)
     atomic.write_text(out_path, html)
     return out_path
+
+
+def _example_fits(derivatives, n: int) -> list[dict]:
+    """The first ``n`` per-scan fit figures of the derivatives, as data URIs."""
+    figs = []
+    for p in _find(Path(derivatives) if derivatives else None, "*_fit.png")[:n]:
+        uri = _png_uri(p)
+        if uri:
+            figs.append({"title": f"example fit: {p.name}", "uri": uri})
+    return figs
+
+
+def _qc_scans(qc_table, scans: pd.DataFrame) -> pd.DataFrame:
+    """The study QC table, or (without one) the scans' QC columns of the study table."""
+    if qc_table is not None and Path(qc_table).is_file():
+        return read_table(qc_table)
+    return scans[[c for c in ["stem", "region", "acq", "group", "snr", "fwhm_hz", "f_gm", "f_wm", "f_csf"] if c in scans]]
+
+
+def _manifest_text(provenance) -> str | None:
+    """The run manifest (results/provenance/manifest.json) pretty-printed, if given."""
+    if provenance is None or not Path(provenance).is_file():
+        return None
+    try:
+        return json.dumps(json.loads(Path(provenance).read_text()), indent=2, sort_keys=True)
+    except json.JSONDecodeError:
+        return Path(provenance).read_text()[:20000]
 
 
 def write_figures(items, figures_dir) -> list[Path]:

@@ -72,7 +72,10 @@ def _overview(table: pd.DataFrame, ok: pd.DataFrame, scans: pd.DataFrame, tabs: 
         "n_scans_excluded": int((~table.groupby("stem")["qc_pass"].any()).sum()),
     }
 
-    return {"design": design, "n_cell": n_cell, "excl": excl}
+    # Scans whose water-scaled values rest on assumed (not segmented) tissue fractions.
+    n_assumed = (int(table.loc[table["tissue_source"].astype(str) == "assumed", "stem"].nunique())
+                 if "tissue_source" in table.columns else 0)
+    return {"design": design, "n_cell": n_cell, "excl": excl, "n_assumed_tissue": n_assumed}
 
 
 def _qc_figures(scans: pd.DataFrame, rules) -> list[dict]:
