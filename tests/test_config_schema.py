@@ -182,3 +182,33 @@ def test_duplicate_vendor_scan(tmp_path, good):
     config["dataset"]["vendor_files"] = [entry, dict(entry, svs="b.rda")]
     err = _error(tmp_path, config)
     assert err.field == "dataset.vendor_files[1]" and "vendor_files[0]" in str(err)
+
+
+def test_stage_sections_of_the_schema_match_their_option_objects():
+    """The schema's processing/fit/quantify/report sections list exactly the fields (and JSON
+    types) of the option dataclasses the stages parse them into (tools/stage_schema.py)."""
+    import importlib.util
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("stage_schema", root / "tools" / "stage_schema.py")
+    stage_schema = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage_schema)
+    schema = yaml.safe_load((root / "config" / "schemas" / "config.schema.yaml").read_text())
+    for name, generated in stage_schema.stage_sections().items():
+        written = schema["properties"][name]
+        assert written["additionalProperties"] is False, name
+        assert written["properties"] == generated["properties"], name
+
+
+def test_a_stage_key_typo_is_refused_by_the_schema_with_a_suggestion(tmp_path):
+    from painmrs.configuration import load_study_options
+    from painmrs.study.config import read_yaml_strict
+
+    root = Path(__file__).resolve().parents[1]
+    config = read_yaml_strict(root / "config" / "config.yaml")
+    config["fit"] = {"mega_diff": {"max_shfit_hz": 3}}
+    with pytest.raises(InputError) as info:
+        load_study_options(config, "study.yaml")
+    assert info.value.field == "fit.mega_diff.max_shfit_hz" and "max_shift_hz" in str(info.value)

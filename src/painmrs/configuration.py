@@ -225,10 +225,7 @@ def _sequences(section: Mapping, source) -> dict[str, SequenceOptions]:
         basis = entry.get("basis")
         if isinstance(basis, Mapping):
             entry["basis"] = {k: str(v) for k, v in sorted(basis.items())}
-        try:
-            out[str(acq)] = options_from_mapping(SequenceOptions, entry, f"sequences.{acq}", source)
-        except InputError:
-            raise
+        out[str(acq)] = options_from_mapping(SequenceOptions, entry, f"sequences.{acq}", source)
     return out
 
 
