@@ -28,29 +28,17 @@ def default_stem(path: str | Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import yaml
+    import dataclasses
 
-    from ..errors import InputError
+    from ..configuration import study_options
     from ..io import nifti_mrs
-    from ..processing import ProcessingOptions, process_scan, write_processed
+    from ..processing import process_scan, write_processed
+    from .stats import load_config
 
-    section = {}
-    if args.config:
-        try:
-            with open(args.config, encoding="utf-8") as fh:
-                config = yaml.safe_load(fh) or {}
-        except FileNotFoundError:
-            raise InputError(args.config, None, "config file does not exist") from None
-        except yaml.YAMLError as exc:
-            raise InputError(args.config, None, f"not valid YAML: {exc}") from None
-        if not isinstance(config, dict):
-            raise InputError(args.config, None, "config must be a mapping")
-        section = config.get("processing", {}) or {}
-        if not isinstance(section, dict):
-            raise InputError(args.config, "processing", "must be a mapping of options")
+    # the config's processing: section, parsed by the workflow's own model
+    options = study_options(load_config(args.config), args.config).processing
     if args.sequence:
-        section = dict(section, sequence=args.sequence)
-    options = ProcessingOptions.from_config(section, source=args.config)
+        options = dataclasses.replace(options, sequence=args.sequence)
     metab = nifti_mrs.read(args.metab)
     water = nifti_mrs.read(args.water) if args.water else None
     stem = args.stem or default_stem(args.metab)

@@ -24,20 +24,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--participants", help="participants.tsv (default: <bids>/participants.tsv)")
 
 
-def load_config(path):
-    import yaml
-
+def load_config(path) -> dict:
+    """A config file for a single command (sections may be partial; duplicate keys refused):
+    {} without one. Its sections are parsed by the same model as the workflow's
+    (``painmrs.configuration.study_options``)."""
     from ..errors import InputError
+    from ..study.config import read_yaml_strict
 
     if not path:
         return {}
     p = Path(path)
     if not p.is_file():
         raise InputError(p, None, "config file not found")
-    try:
-        cfg = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(p, None, f"invalid YAML: {exc}") from exc
+    cfg = read_yaml_strict(p) or {}
     if not isinstance(cfg, dict):
         raise InputError(p, None, "config must be a mapping")
     return cfg
@@ -46,12 +45,11 @@ def load_config(path):
 def run(args) -> int:
     from .. import atomic
     from ..errors import InputError
-    from ..stats import (build_metabolite_table, load_metabolite_table, metabolite_table_sidecar,
-                         run_statistics, stats_options_from_config)
+    from ..configuration import study_options
+    from ..stats import build_metabolite_table, load_metabolite_table, metabolite_table_sidecar, run_statistics
     from ..stats.tables import format_table, sidecar_text
 
-    cfg = load_config(args.config)
-    opts = stats_options_from_config(cfg, args.config)
+    opts = study_options(load_config(args.config), args.config).stats
     if args.build_table:
         fits = list(args.fits)
         if args.fits_dir:
