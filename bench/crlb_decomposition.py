@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     sd = peak_height(simulate_spectrum(chal, amps, shift_hz=0, phase_deg=0, **grid)) / 80
     mrs = simulate_spectrum(chal, amps, shift_hz=1, phase_deg=3, noise_sd=sd, rng=np.random.default_rng(1), **grid)
 
-    prob = M._Problem(mrs, own, FitOptions(baseline_stiffness=args.stiffness))
+    prob = M.FitProblem(mrs, own, FitOptions(baseline_stiffness=args.stiffness))
     prob.set_stiffness(args.stiffness)
     sol = M._solve(prob, M._initial_guess(prob), 60)
     bt, B, yr, _, _, a, _ = prob.evaluate(sol.x)
