@@ -46,6 +46,7 @@ from .density_matrix import (
 )
 from .macromolecules import DEFAULT_MM, EDITED_MM, MM_COMPONENTS, mm_basis, mm_fid
 from .pulses import RefocusingPulse
+from .resample import resample_basis  # noqa: F401  (re-exported: painmrs.basis.simulate.resample_basis)
 from .spin_systems import DEFAULT_METABOLITES, Metabolite, get_metabolite
 
 LINES_FORMAT_VERSION = 3
@@ -217,6 +218,78 @@ def _check_grid(dwell_s, n_points, spectrometer_mhz, echo_time_ms, te1_ms, metab
         raise InputError(None, "te1_ms", f"must be between 0 and TE = {echo_time_ms} ms, got {te1_ms!r}")
 
 
+def _mega_press_part(part: str, metabolites, **kwargs) -> BasisSet:
+    """One part (ON, OFF or DIFF) of :func:`simulate_mega_press_basis`."""
+    sets = simulate_mega_press_basis(metabolites, **kwargs)
+    if part not in sets:
+        raise ValueError(f"unknown MEGA-PRESS part {part!r} (ON, OFF, DIFF)")
+    return sets[part]
+
+
+def _press_events(seq: str, echo_time_ms: float, te1_ms: float | None, shaped: RefocusingPulse | None):
+    """(events, timing dict, TE in s) of a PRESS (ideal or shaped refocusing) or FID sequence."""
+    if seq == "FID":
+        events, timing = pulse_acquire(), {"te1_ms": 0.0, "te2_ms": 0.0}
+        te_s = 0.0
+    else:
+        te1 = default_te1_ms("PRESS", echo_time_ms) if te1_ms is None else float(te1_ms)
+        te2 = echo_time_ms - te1
+        timing = {"te1_ms": te1, "te2_ms": te2}
+        if shaped is None:
+            events = press(te1 / 1000, te2 / 1000)
+        else:
+            if min(te1, te2) < shaped.duration_ms:
+                from ..errors import InputError
+
+                raise InputError(
+                    None, "te1_ms", f"TE1 {te1} and TE2 {te2} ms must be >= the pulse duration {shaped.duration_ms} ms"
+                )
+            events = press_shaped(te1 / 1000, te2 / 1000, shaped)
+        te_s = echo_time_ms / 1000
+    return events, timing, te_s
+
+
+def _with_default_mm(fids, names, spectrometer_mhz, dwell_s, n_points, ppm_reference):
+    """(fids, names added): the default MM components not already named, appended."""
+    extra = [n for n in DEFAULT_MM if n not in names]
+    if not extra:
+        return fids, []
+    mm = mm_basis(
+        extra,
+        spectrometer_mhz=spectrometer_mhz,
+        dwell_s=dwell_s,
+        n_points=n_points,
+        ppm_reference=ppm_reference,
+    )
+    return np.concatenate([fids, mm.fids], axis=1), list(mm.names)
+
+
+def _press_meta(shaped, timing, gaba_set, linewidth_hz, sources, protons, keys, mm_names) -> dict:
+    """The ``meta`` of a simulated PRESS / FID basis set."""
+    meta = {
+        "simulator": (
+            "painmrs density matrix, ideal pulses, full strong coupling"
+            if shaped is None
+            else "painmrs density matrix, ideal 90, shaped slice-selective 180s averaged over the voxel, "
+            "full strong coupling"
+        ),
+        "sequence_timing": timing,
+        "refocusing": "ideal" if shaped is None else "shaped",
+        "gaba_set": gaba_set,
+        "linewidth_hz": linewidth_hz,
+        "lineshape": "lorentzian",
+        "sources": sources,
+        "n_protons": protons,
+        "lines_keys": keys,
+    }
+    if shaped is not None:
+        meta["refocusing_pulse"] = dataclasses.asdict(shaped) | {"sinc_time_bandwidth": shaped.time_bandwidth}
+    if mm_names:
+        meta["macromolecules"] = mm_names
+        meta["mm_components"] = {n: [list(p) for p in MM_COMPONENTS[n]] for n in mm_names}
+    return meta
+
+
 def simulate_basis(
     metabolites: Sequence[str] | None = None,
     *,
@@ -250,8 +323,8 @@ def simulate_basis(
 
         raise InputError(None, "refocusing", f"shaped refocusing is implemented for PRESS only, not {sequence}")
     if seq.startswith("MEGA-PRESS:"):
-        part = seq.split(":", 1)[1]
-        sets = simulate_mega_press_basis(
+        return _mega_press_part(
+            seq.split(":", 1)[1],
             metabolites,
             echo_time_ms=echo_time_ms,
             te1_ms=te1_ms,
@@ -264,78 +337,22 @@ def simulate_basis(
             gaba_set=gaba_set or "near2013",
             cache=cache,
         )
-        if part not in sets:
-            raise ValueError(f"unknown MEGA-PRESS part {part!r} (ON, OFF, DIFF)")
-        return sets[part]
     if seq not in ("PRESS", "FID"):
         raise ValueError(f"unknown sequence {sequence!r}: PRESS, FID, MEGA-PRESS:ON|OFF|DIFF")
     gaba_set = gaba_set or "govindaraju"
     _check_grid(dwell_s, n_points, spectrometer_mhz, echo_time_ms, te1_ms, metabolites)
-    if seq == "FID":
-        events, timing = pulse_acquire(), {"te1_ms": 0.0, "te2_ms": 0.0}
-        te_s = 0.0
-    else:
-        te1 = default_te1_ms("PRESS", echo_time_ms) if te1_ms is None else float(te1_ms)
-        te2 = echo_time_ms - te1
-        timing = {"te1_ms": te1, "te2_ms": te2}
-        if shaped is None:
-            events = press(te1 / 1000, te2 / 1000)
-        else:
-            if min(te1, te2) < shaped.duration_ms:
-                from ..errors import InputError
-
-                raise InputError(
-                    None, "te1_ms", f"TE1 {te1} and TE2 {te2} ms must be >= the pulse duration {shaped.duration_ms} ms"
-                )
-            events = press_shaped(te1 / 1000, te2 / 1000, shaped)
-        te_s = echo_time_ms / 1000
+    events, timing, te_s = _press_events(seq, echo_time_ms, te1_ms, shaped)
     fids, sources, protons, keys = _render(
-        metabolites,
-        events,
-        spectrometer_mhz=spectrometer_mhz,
-        dwell_s=dwell_s,
-        n_points=int(n_points),
-        linewidth_hz=linewidth_hz,
-        ppm_reference=ppm_reference,
-        gaba_set=gaba_set,
-        cache=cache,
+        metabolites, events, spectrometer_mhz=spectrometer_mhz, dwell_s=dwell_s, n_points=int(n_points),
+        linewidth_hz=linewidth_hz, ppm_reference=ppm_reference, gaba_set=gaba_set, cache=cache,
     )
     names = list(metabolites)
-    meta = {
-        "simulator": (
-            "painmrs density matrix, ideal pulses, full strong coupling"
-            if shaped is None
-            else "painmrs density matrix, ideal 90, shaped slice-selective 180s averaged over the voxel, "
-            "full strong coupling"
-        ),
-        "sequence_timing": timing,
-        "refocusing": "ideal" if shaped is None else "shaped",
-        "gaba_set": gaba_set,
-        "linewidth_hz": linewidth_hz,
-        "lineshape": "lorentzian",
-        "sources": sources,
-        "n_protons": protons,
-        "lines_keys": keys,
-    }
     mm_names = [n for n in names if n in MM_COMPONENTS]
     if include_mm:
-        extra = [n for n in DEFAULT_MM if n not in names]
-        if extra:
-            mm = mm_basis(
-                extra,
-                spectrometer_mhz=spectrometer_mhz,
-                dwell_s=dwell_s,
-                n_points=int(n_points),
-                ppm_reference=ppm_reference,
-            )
-            fids = np.concatenate([fids, mm.fids], axis=1)
-            names += list(mm.names)
-            mm_names += list(mm.names)
-    if shaped is not None:
-        meta["refocusing_pulse"] = dataclasses.asdict(shaped) | {"sinc_time_bandwidth": shaped.time_bandwidth}
-    if mm_names:
-        meta["macromolecules"] = mm_names
-        meta["mm_components"] = {n: [list(p) for p in MM_COMPONENTS[n]] for n in mm_names}
+        fids, added = _with_default_mm(fids, names, spectrometer_mhz, dwell_s, int(n_points), ppm_reference)
+        names += added
+        mm_names += added
+    meta = _press_meta(shaped, timing, gaba_set, linewidth_hz, sources, protons, keys, mm_names)
     return BasisSet(
         names=tuple(names),
         fids=fids,
@@ -344,6 +361,64 @@ def simulate_basis(
         ppm_reference=ppm_reference,
         echo_time_s=te_s,
         sequence=seq,
+        source="painmrs.basis.simulate",
+        meta=meta,
+    )
+
+
+def _mega_meta(te1, te2, edit_on_ppm, edit_off_ppm, edit_bandwidth_hz, edit_profile, gaba_set, linewidth_hz,
+               sources, protons) -> dict:
+    """The ``meta`` shared by the ON, OFF and DIFF parts of a simulated MEGA-PRESS basis."""
+    return {
+        "simulator": "painmrs density matrix, ideal pulses, full strong coupling",
+        "sequence_timing": {
+            "te1_ms": te1,
+            "te2_ms": te2,
+            "edit1_ms": te1 + te2 / 4,
+            "refocus2_ms": te1 + te2 / 2,
+            "edit2_ms": te1 + 3 * te2 / 4,
+        },
+        "editing": {
+            "on_ppm": edit_on_ppm,
+            "off_ppm": edit_off_ppm,
+            "bandwidth_hz": edit_bandwidth_hz,
+            "profile": edit_profile,
+        },
+        "gaba_set": gaba_set,
+        "linewidth_hz": linewidth_hz,
+        "lineshape": "lorentzian",
+        "sources": sources,
+        "n_protons": protons,
+    }
+
+
+def _mega_part_basis(part, metabolites, f, base_meta, lines_keys, include_mm, echo_time_ms, *, spectrometer_mhz,
+                     dwell_s, n_points, ppm_reference) -> BasisSet:
+    """One part (ON, OFF, DIFF) of a MEGA-PRESS basis: its FIDs, with the MM set of that part."""
+    names = list(metabolites)
+    meta = dict(base_meta)
+    if part != "DIFF":
+        meta["lines_keys"] = lines_keys
+    if include_mm:
+        mm = mm_basis(
+            DEFAULT_MM if part != "DIFF" else EDITED_MM,
+            spectrometer_mhz=spectrometer_mhz,
+            dwell_s=dwell_s,
+            n_points=n_points,
+            ppm_reference=ppm_reference,
+        )
+        f = np.concatenate([f, mm.fids], axis=1)
+        names += list(mm.names)
+        meta["macromolecules"] = list(mm.names)
+        meta["mm_components"] = dict(mm.meta["mm_components"])
+    return BasisSet(
+        names=tuple(names),
+        fids=f,
+        dwell_s=dwell_s,
+        spectrometer_mhz=spectrometer_mhz,
+        ppm_reference=ppm_reference,
+        echo_time_s=echo_time_ms / 1000,
+        sequence=f"MEGA-PRESS:{part}",
         source="painmrs.basis.simulate",
         meta=meta,
     )
@@ -403,102 +478,10 @@ def simulate_mega_press_basis(
         fids[part], sources, protons, keys = _render(metabolites, events, **common)
         metas[part] = keys
     fids["DIFF"] = fids["ON"] - fids["OFF"]
-    base_meta = {
-        "simulator": "painmrs density matrix, ideal pulses, full strong coupling",
-        "sequence_timing": {
-            "te1_ms": te1,
-            "te2_ms": te2,
-            "edit1_ms": te1 + te2 / 4,
-            "refocus2_ms": te1 + te2 / 2,
-            "edit2_ms": te1 + 3 * te2 / 4,
-        },
-        "editing": {
-            "on_ppm": edit_on_ppm,
-            "off_ppm": edit_off_ppm,
-            "bandwidth_hz": edit_bandwidth_hz,
-            "profile": edit_profile,
-        },
-        "gaba_set": gaba_set,
-        "linewidth_hz": linewidth_hz,
-        "lineshape": "lorentzian",
-        "sources": sources,
-        "n_protons": protons,
-    }
+    base_meta = _mega_meta(te1, te2, edit_on_ppm, edit_off_ppm, edit_bandwidth_hz, edit_profile, gaba_set,
+                           linewidth_hz, sources, protons)
+    grid = dict(spectrometer_mhz=spectrometer_mhz, dwell_s=dwell_s, n_points=int(n_points), ppm_reference=ppm_reference)
     for part in ("ON", "OFF", "DIFF"):
-        names = list(metabolites)
-        f = fids[part]
-        meta = dict(base_meta)
-        if part != "DIFF":
-            meta["lines_keys"] = metas[part]
-        if include_mm:
-            mm = mm_basis(
-                DEFAULT_MM if part != "DIFF" else EDITED_MM,
-                spectrometer_mhz=spectrometer_mhz,
-                dwell_s=dwell_s,
-                n_points=int(n_points),
-                ppm_reference=ppm_reference,
-            )
-            f = np.concatenate([f, mm.fids], axis=1)
-            names += list(mm.names)
-            meta["macromolecules"] = list(mm.names)
-            meta["mm_components"] = dict(mm.meta["mm_components"])
-        out[part] = BasisSet(
-            names=tuple(names),
-            fids=f,
-            dwell_s=dwell_s,
-            spectrometer_mhz=spectrometer_mhz,
-            ppm_reference=ppm_reference,
-            echo_time_s=echo_time_ms / 1000,
-            sequence=f"MEGA-PRESS:{part}",
-            source="painmrs.basis.simulate",
-            meta=meta,
-        )
+        out[part] = _mega_part_basis(part, metabolites, fids[part], base_meta, metas.get(part), include_mm,
+                                     echo_time_ms, **grid)
     return out
-
-
-def resample_basis(basis: BasisSet, dwell_s: float, n_points: int) -> BasisSet:
-    """The basis on another time grid (dwell ``dwell_s``, ``n_points`` points).
-
-    Method: the FID is a continuous function of time that we sample anew.
-    - New dwell an integer multiple k of the old one (incl. equal): take every k-th sample --
-      exactly what an acquisition with that dwell records (components beyond the new
-      bandwidth alias just as they would on the scanner).
-    - Any other ratio: each FID is demodulated by its spectral centroid (so the residual
-      oscillation is slow: >10 samples per cycle for 3T brain spectra), interpolated with a
-      cubic spline (real and imaginary parts), and re-modulated. Relative error ~1e-4 for
-      typical bases (tested against direct simulation).
-    Points beyond the original acquisition time are zero (the FID has decayed by then).
-    A simulated basis can also simply be re-simulated on the new grid (exact, cached lines).
-    """
-    from scipy.interpolate import CubicSpline
-
-    n_points = int(n_points)
-    if not (0 < dwell_s < 1) or n_points < 2:
-        from ..errors import InputError
-
-        raise InputError(basis.source, "resample grid", f"bad dwell {dwell_s!r} or points {n_points!r}")
-    n_old, dt_old = basis.n_points, basis.dwell_s
-    ratio = dwell_s / dt_old
-    k = int(round(ratio))
-    fids = np.zeros((n_points, basis.fids.shape[1]), dtype=complex)
-    if k >= 1 and abs(ratio - k) < 1e-9 * max(ratio, 1):
-        taken = basis.fids[::k][:n_points]
-        fids[: taken.shape[0]] = taken
-        method = f"decimation by {k}" if k > 1 else "truncation / zero-filling"
-    else:
-        t_old = basis.time_s
-        t_new = np.arange(n_points) * dwell_s
-        inside = t_new <= t_old[-1]
-        spec = np.abs(np.fft.fft(basis.fids, axis=0)) ** 2
-        nu = np.fft.fftfreq(n_old, dt_old)
-        centroid = (nu[:, None] * spec).sum(axis=0) / np.maximum(spec.sum(axis=0), 1e-300)
-        for j in range(basis.fids.shape[1]):
-            slow = basis.fids[:, j] * np.exp(-2j * np.pi * centroid[j] * t_old)
-            spline_re = CubicSpline(t_old, slow.real)
-            spline_im = CubicSpline(t_old, slow.imag)
-            tt = t_new[inside]
-            fids[inside, j] = (spline_re(tt) + 1j * spline_im(tt)) * np.exp(2j * np.pi * centroid[j] * tt)
-        method = "centroid-demodulated cubic spline"
-    meta = dict(basis.meta)
-    meta["resampled_from"] = {"dwell_s": dt_old, "n_points": n_old, "method": method}
-    return basis.replace(fids=fids, dwell_s=float(dwell_s), meta=meta)
