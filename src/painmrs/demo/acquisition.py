@@ -262,6 +262,42 @@ def simulate_raw_scan(
     ``clean_fid`` (what ideal processing should recover: (n,) or (n, 2) OFF/ON), ``ecc_phase_rad``,
     ``residual_water`` (list of component dicts), ``snr_target`` and ``snr_expected``.
     """
+    clean, mega = _clean_conditions(clean_fid, edit_fids)
+    n_points, n_edit = clean.shape
+    if n_transients < 1 or n_coils < 1:
+        raise InputError(None, "n_transients/n_coils", "must be >= 1")
+    if not 0 <= n_corrupted <= n_transients:
+        raise InputError(None, "n_corrupted", f"must be in 0..{n_transients}, got {n_corrupted}")
+    t = np.arange(n_points) * dwell_s
+
+    # Fixed order of random draws (determinism): coils, covariance, drift, phase, corruption, noise.
+    sens, cov_norm = _coil_model(rng, n_coils, coil_sensitivities, noise_covariance)
+    snr_window = snr_window_ppm or (GABA_WINDOW_PPM if mega else NAA_WINDOW_PPM)
+    reference = clean[:, 1] - clean[:, 0] if mega else clean[:, 0]
+    snr_kwargs = dict(dwell_s=dwell_s, spectrometer_mhz=spectrometer_mhz, n_averages=n_transients,
+                      coil_sensitivities=sens, noise_covariance_norm=cov_norm, window_ppm=snr_window,
+                      noise_terms=2 if mega else 1)
+    if snr_target is not None:
+        noise_sd = noise_sd_for_snr(snr_target, reference, **snr_kwargs)
+    if noise_sd is None or not np.isfinite(noise_sd) or noise_sd < 0:
+        raise InputError(None, "noise_sd", f"need a non-negative noise SD or an snr_target, got {noise_sd!r}")
+
+    tr = _transient_draws(rng, n_transients, n_edit, drift_hz, drift_walk_hz, max_drift_hz, phase0_deg,
+                          phase_jitter_deg, n_corrupted)
+    ecc, water, base = _base_signal(clean, t, eddy_current, residual_water)
+    data = _coil_data(rng, base, t, tr, sens, cov_norm, noise_sd)
+    if not mega:
+        data = data[..., 0]
+    mrs = _raw_mrs(data.astype(dtype, copy=False), mega, header, dwell_s, spectrometer_mhz, affine)
+
+    truth = _scan_truth(clean, mega, tr, sens, cov_norm, noise_sd, ecc, eddy_current, residual_water, water,
+                        snr_target, reference, snr_kwargs)
+    return mrs, truth
+
+
+def _clean_conditions(clean_fid, edit_fids) -> tuple[np.ndarray, bool]:
+    """The clean signal as (n_points, n_edit) -- one column (PRESS) or OFF, ON (MEGA-PRESS) --
+    and whether it is edited."""
     if edit_fids is not None:
         if isinstance(edit_fids, Mapping):
             try:
@@ -271,45 +307,16 @@ def simulate_raw_scan(
         clean = np.stack([np.asarray(f, dtype=complex) for f in edit_fids], axis=1)
         if clean.shape[1] != 2:
             raise InputError(None, "edit_fids", f"need exactly (OFF, ON), got {clean.shape[1]} conditions")
-        mega = True
-    else:
-        if clean_fid is None:
-            raise InputError(None, "clean_fid", "give clean_fid (PRESS) or edit_fids (MEGA-PRESS)")
-        clean = np.asarray(clean_fid, dtype=complex).reshape(-1, 1)
-        mega = False
-    n_points, n_edit = clean.shape
-    if n_transients < 1 or n_coils < 1:
-        raise InputError(None, "n_transients/n_coils", "must be >= 1")
-    if not 0 <= n_corrupted <= n_transients:
-        raise InputError(None, "n_corrupted", f"must be in 0..{n_transients}, got {n_corrupted}")
-    t = np.arange(n_points) * dwell_s
+        return clean, True
+    if clean_fid is None:
+        raise InputError(None, "clean_fid", "give clean_fid (PRESS) or edit_fids (MEGA-PRESS)")
+    return np.asarray(clean_fid, dtype=complex).reshape(-1, 1), False
 
-    # Fixed order of random draws (determinism): coils, covariance, drift, phase, corruption, noise.
-    if coil_sensitivities is None:
-        coil_sensitivities = random_coil_sensitivities(rng, n_coils)
-    sens = np.asarray(coil_sensitivities, dtype=complex)
-    if noise_covariance is None:
-        noise_covariance = random_noise_covariance(rng, n_coils)
-    cov_norm = np.asarray(noise_covariance, dtype=complex)
-    if sens.shape != (n_coils,) or cov_norm.shape != (n_coils, n_coils):
-        raise InputError(None, "coil_sensitivities/noise_covariance", f"shapes must match n_coils={n_coils}")
 
-    snr_window = snr_window_ppm or (GABA_WINDOW_PPM if mega else NAA_WINDOW_PPM)
-    reference = clean[:, 1] - clean[:, 0] if mega else clean[:, 0]
-    snr_kwargs = dict(
-        dwell_s=dwell_s,
-        spectrometer_mhz=spectrometer_mhz,
-        n_averages=n_transients,
-        coil_sensitivities=sens,
-        noise_covariance_norm=cov_norm,
-        window_ppm=snr_window,
-        noise_terms=2 if mega else 1,
-    )
-    if snr_target is not None:
-        noise_sd = noise_sd_for_snr(snr_target, reference, **snr_kwargs)
-    if noise_sd is None or not np.isfinite(noise_sd) or noise_sd < 0:
-        raise InputError(None, "noise_sd", f"need a non-negative noise SD or an snr_target, got {noise_sd!r}")
-
+def _transient_draws(rng, n_transients, n_edit, drift_hz, drift_walk_hz, max_drift_hz, phase0_deg, phase_jitter_deg,
+                     n_corrupted) -> dict:
+    """Per-acquisition (d * n_edit + e) frequency, phase, amplitude and extra broadening, with
+    the corrupted transients; random draws in the order drift, phase, corruption."""
     n_acq = n_transients * n_edit  # acquisition order: d * n_edit + e
     if isinstance(drift_hz, tuple) or (np.ndim(drift_hz) == 1 and len(drift_hz) == 2 and n_acq != 2):
         freq = drift_trajectory(rng, n_acq, tuple(drift_hz), walk_sd_hz=drift_walk_hz, max_drift_hz=max_drift_hz)
@@ -342,17 +349,31 @@ def simulate_raw_scan(
                 "extra_lorentz_hz": broad,
             }
         )
+    return {"freq": freq, "phase": phase, "amplitude": amplitude, "extra_lorentz": extra_lorentz,
+            "corrupted": corrupted, "corruption": corruption}
 
+
+def _base_signal(clean, t, eddy_current, residual_water):
+    """(eddy-current phase, residual water FID, base signal (n, E)): the clean signal plus
+    residual water, with the eddy-current phase applied."""
+    n_points = t.size
     ecc = eddy_current.phase(t) if eddy_current is not None else np.zeros(n_points)
     water = np.zeros(n_points, dtype=complex)
     for comp in residual_water or ():
         water = water + comp.fid(t)
     base = (clean + water[:, None]) * np.exp(1j * ecc)[:, None]  # (n, E)
+    return ecc, water, base
 
+
+def _coil_data(rng, base, t, tr: dict, sens, cov_norm, noise_sd) -> np.ndarray:
+    """(n, C, D, E) coil data: the base signal (n, E) modulated per transient, times the coil
+    sensitivities, plus correlated coil noise (the last random draw of the scan)."""
+    n_points, n_edit = base.shape
+    n_transients, n_coils = tr["freq"].size // n_edit, sens.size
     # Transient modulation (n, D, E): amplitude, phase, frequency, extra broadening.
     shape_de = (n_transients, n_edit)
-    mod = (amplitude * np.exp(1j * np.deg2rad(phase))).reshape(shape_de)
-    rate = (2j * np.pi * freq - np.pi * extra_lorentz).reshape(shape_de)
+    mod = (tr["amplitude"] * np.exp(1j * np.deg2rad(tr["phase"]))).reshape(shape_de)
+    rate = (2j * np.pi * tr["freq"] - np.pi * tr["extra_lorentz"]).reshape(shape_de)
     signal = base[:, None, :] * mod[None] * np.exp(t[:, None, None] * rate[None])
 
     # Correlated coil noise: n = L z with L L^H = 2 noise_sd^2 cov_norm, z ~ CN(0, I) per component.
@@ -362,18 +383,17 @@ def simulate_raw_scan(
     noise = z @ chol.T.astype(np.complex64)  # (n, D, E, C)
 
     data = signal[:, :, :, None] * sens[None, None, None, :] + noise
-    data = np.moveaxis(data, 3, 1)  # (n, C, D, E)
-    if not mega:
-        data = data[..., 0]
-    data = data.astype(dtype, copy=False)
+    return np.moveaxis(data, 3, 1)  # (n, C, D, E)
 
+
+def _raw_mrs(data, mega: bool, header, dwell_s, spectrometer_mhz, affine) -> MRSData:
     hdr = dict(header or {})
     tags = ("DIM_COIL", "DIM_DYN") + (("DIM_EDIT",) if mega else ())
     if mega:
         meta = dict(hdr.get("painmrs_dim_meta", {}))
         meta["DIM_EDIT_header"] = {"EditCondition": list(EDIT_CONDITIONS)}
         hdr["painmrs_dim_meta"] = meta
-    mrs = MRSData(
+    return MRSData(
         fid=data,
         dwell_s=dwell_s,
         spectrometer_mhz=spectrometer_mhz,
@@ -382,17 +402,24 @@ def simulate_raw_scan(
         header=hdr,
     )
 
+
+def _scan_truth(clean, mega, tr, sens, cov_norm, noise_sd, ecc, eddy_current, residual_water, water, snr_target,
+                reference, snr_kwargs) -> dict:
+    """The truth dict of :func:`simulate_raw_scan` (see its docstring)."""
+    n_edit = clean.shape[1]
+    snr_window = snr_kwargs["window_ppm"]
+
     def per_dyn(x):
-        x = np.asarray(x).reshape(shape_de)
+        x = np.asarray(x).reshape(-1, n_edit)
         return x if mega else x[:, 0]
 
-    truth = {
-        "freq_hz": per_dyn(freq),
-        "phase_deg": per_dyn(phase),
-        "amplitude": per_dyn(amplitude),
-        "extra_lorentz_hz": per_dyn(extra_lorentz),
-        "corrupted": [int(i) for i in corrupted],
-        "corruption": corruption,
+    return {
+        "freq_hz": per_dyn(tr["freq"]),
+        "phase_deg": per_dyn(tr["phase"]),
+        "amplitude": per_dyn(tr["amplitude"]),
+        "extra_lorentz_hz": per_dyn(tr["extra_lorentz"]),
+        "corrupted": [int(i) for i in tr["corrupted"]],
+        "corruption": tr["corruption"],
         "coil_sensitivities": sens,
         "noise_covariance": 2 * noise_sd**2 * cov_norm,
         "noise_covariance_norm": cov_norm,
@@ -412,4 +439,16 @@ def simulate_raw_scan(
         ),
         "edit_conditions": list(EDIT_CONDITIONS) if mega else None,
     }
-    return mrs, truth
+
+
+def _coil_model(rng, n_coils, coil_sensitivities, noise_covariance):
+    """Coil sensitivities and relative noise covariance: the given ones, or drawn (in that order)."""
+    if coil_sensitivities is None:
+        coil_sensitivities = random_coil_sensitivities(rng, n_coils)
+    sens = np.asarray(coil_sensitivities, dtype=complex)
+    if noise_covariance is None:
+        noise_covariance = random_noise_covariance(rng, n_coils)
+    cov_norm = np.asarray(noise_covariance, dtype=complex)
+    if sens.shape != (n_coils,) or cov_norm.shape != (n_coils, n_coils):
+        raise InputError(None, "coil_sensitivities/noise_covariance", f"shapes must match n_coils={n_coils}")
+    return sens, cov_norm
