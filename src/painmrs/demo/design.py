@@ -139,6 +139,13 @@ def check_design(design: Design) -> None:
             raise InputError(src, f"pain_coupling[{i}].score", f"unknown score {c['score']!r} (known: {SCORES})")
         if not -1 < float(c["r"]) < 1:
             raise InputError(src, f"pain_coupling[{i}].r", "must be in (-1, 1)")
+    _check_size(design)
+
+
+def _check_size(design: Design) -> None:
+    """The chosen ``sizes.<name>`` section: group sizes, protocol, studies, acquisition overrides."""
+    src = design.path
+    groups = design["groups"]
     size = design.size
     where = f"sizes.{design.size_name}"
     for g, n in size.get("groups", {}).items():

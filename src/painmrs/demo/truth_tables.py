@@ -16,8 +16,8 @@ from .plan import Plan
 
 
 def _write_bids_tables(bids: Path, design: Design, plan: Plan) -> None:
-    scores = plan.score_columns
-    groups = design["groups"]
+    """dataset_description.json, README, participants.tsv/.json, the sessions tables and the
+    segmentation derivative's description."""
     write_json(
         bids / "dataset_description.json",
         {
@@ -41,6 +41,36 @@ def _write_bids_tables(bids: Path, design: Design, plan: Plan) -> None:
         "Simulated MRS-BIDS chronic-pain study written by `painmrs simulate`.\n"
         "Ground truth (never read by the analysis) is in the truth/ folder next to this dataset.\n",
     )
+    side = _write_participants(bids, design, plan)
+    _write_sessions(bids, plan, side["study"])
+    seg = bids / "derivatives" / "segmentation"
+    write_json(
+        seg / "dataset_description.json",
+        {
+            "Name": "Synthetic tissue segmentation (painmrs simulate)",
+            "BIDSVersion": BIDS_VERSION,
+            "DatasetType": "derivative",
+            "GeneratedBy": [
+                {"Name": "painmrs", "Version": __version__, "Description": "synthetic GM/WM/CSF probability maps"}
+            ],
+        },
+    )
+
+
+#: score column -> (description, units) in the participants and sessions sidecars.
+_SCORE_DESCRIPTIONS = {
+    "pain_nrs": ("Average pain intensity, numeric rating scale", "0-10"),
+    "pain_vas": ("Pain intensity, visual analogue scale", "0-100 mm"),
+    "attacks_per_month": ("Migraine attacks per month", "attacks/month"),
+    "disease_years": ("Years since diagnosis", "years"),
+    "ODI": ("Oswestry Disability Index", "%"),
+}
+
+
+def _write_participants(bids: Path, design: Design, plan: Plan) -> dict:
+    """participants.tsv and participants.json; returns the sidecar."""
+    scores = plan.score_columns
+    groups = design["groups"]
     cols = ["participant_id", "group", "age", "sex", "study", "arm"] + scores
     rows = []
     for s in plan.subjects:
@@ -56,13 +86,7 @@ def _write_bids_tables(bids: Path, design: Design, plan: Plan) -> None:
             }
         )
     write_text(bids / "participants.tsv", tsv(cols, rows))
-    score_desc = {
-        "pain_nrs": ("Average pain intensity, numeric rating scale", "0-10"),
-        "pain_vas": ("Pain intensity, visual analogue scale", "0-100 mm"),
-        "attacks_per_month": ("Migraine attacks per month", "attacks/month"),
-        "disease_years": ("Years since diagnosis", "years"),
-        "ODI": ("Oswestry Disability Index", "%"),
-    }
+    score_desc = _SCORE_DESCRIPTIONS
     present = sorted({s.group for s in plan.subjects}, key=list(groups).index)
     side = {
         "participant_id": {"Description": "Participant label"},
@@ -83,6 +107,13 @@ def _write_bids_tables(bids: Path, design: Design, plan: Plan) -> None:
     for sc in scores:
         side[sc] = {"Description": f"{score_desc[sc][0]} at baseline", "Units": score_desc[sc][1]}
     write_json(bids / "participants.json", side)
+    return side
+
+
+def _write_sessions(bids: Path, plan: Plan, study_side: dict) -> None:
+    """sub-*/sub-*_sessions.tsv of every participant and the top-level sessions.json."""
+    scores = plan.score_columns
+    score_desc = _SCORE_DESCRIPTIONS
     scols = ["session_id", "study", "arm", "time", "period", "sequence_order"] + scores
     for s in plan.subjects:
         rows = []
@@ -101,7 +132,7 @@ def _write_bids_tables(bids: Path, design: Design, plan: Plan) -> None:
         write_text(bids / f"sub-{s.participant_id}" / f"sub-{s.participant_id}_sessions.tsv", tsv(scols, rows))
     sess_side = {
         "session_id": {"Description": "Session label"},
-        "study": side["study"],
+        "study": study_side,
         "arm": {
             "Description": "Treatment arm (parallel trials) or the treatment given before this scan (crossover: OT or PL)"
         },
@@ -114,18 +145,6 @@ def _write_bids_tables(bids: Path, design: Design, plan: Plan) -> None:
     for sc in scores:
         sess_side[sc] = {"Description": f"{score_desc[sc][0]} at this session", "Units": score_desc[sc][1]}
     write_json(bids / "sessions.json", sess_side)
-    seg = bids / "derivatives" / "segmentation"
-    write_json(
-        seg / "dataset_description.json",
-        {
-            "Name": "Synthetic tissue segmentation (painmrs simulate)",
-            "BIDSVersion": BIDS_VERSION,
-            "DatasetType": "derivative",
-            "GeneratedBy": [
-                {"Name": "painmrs", "Version": __version__, "Description": "synthetic GM/WM/CSF probability maps"}
-            ],
-        },
-    )
 
 
 def _group_name(g: str) -> str:
@@ -140,8 +159,41 @@ def _group_name(g: str) -> str:
     }.get(g, g)
 
 
+def _effect(kind, study, group, arm, comparator, region, metabolite, measure, score, value, unit, observed) -> dict:
+    """One planted effect (a row of truth/effects.tsv without its effect_id)."""
+    return {"kind": kind, "study": study, "group": group, "arm": arm, "comparator": comparator, "region": region,
+            "metabolite": metabolite, "measure": measure, "score": score, "value": value, "unit": unit,
+            "observed": observed}
+
+
 def effects_rows(design: Design, plan: Plan) -> list[dict]:
     """The planted effects (truth/effects.tsv); ``observed``: scans exist to estimate it."""
+    observable = _observability(design, plan)
+    control = design.get("control_group", "HC")
+    groups_present = {s.group for s in plan.subjects}
+    effects = []
+    for g, per_region in design["group_effects_pct_vs_HC"].items():
+        for r, shifts in per_region.items():
+            for m, pct in shifts.items():
+                m2 = "tCho" if m == "Cho" else m
+                effects.append(_effect("group", "crosssectional", g, NA, control, r, m2, "conc_tissue_mM", NA,
+                                       float(pct), "pct", observable(g, r, m2) and g in groups_present))
+    for c in design["pain_coupling"]:
+        effects.append(_effect("correlation", "all", c["group"], NA, NA, c["region"], c["metab"], "conc_tissue_mM",
+                               c["score"], float(c["r"]), "r",
+                               observable(c["group"], c["region"], c["metab"], need_control=False)))
+    for m, pct in design["covariate_effects"]["age_per_decade_pct"].items():
+        effects.append(_effect("age", "all", "all", NA, NA, "all", m, "conc_tissue_mM", "age", float(pct),
+                               "pct_per_decade", True))
+    for study, sd in design.get("treatment_studies", {}).items():
+        in_size = study in (design.size.get("studies") or {})
+        effects += _treatment_effects(study, sd, in_size, observable)
+    return [{"effect_id": f"E{n:03d}", **e} for n, e in enumerate(effects, start=1)]
+
+
+def _observability(design: Design, plan: Plan):
+    """observable(group, region, metab, study=None, need_control=True): whether the plan has
+    scans to estimate an effect (of a study, or of a group against the control group)."""
     scanned = {(s.group, s.region, s.acq) for s in plan.scans}
     scanned_study = {}
     subj = {s.participant_id: s for s in plan.subjects}
@@ -156,136 +208,37 @@ def effects_rows(design: Design, plan: Plan) -> list[dict]:
         ok = any((group, region, a) in scanned for a in acqs)
         return ok and (not need_control or any((control, region, a) in scanned for a in acqs))
 
-    rows = []
-    n = 0
+    return observable
 
-    def add(**kw):
-        nonlocal n
-        n += 1
-        rows.append({"effect_id": f"E{n:03d}", **kw})
 
-    for g, per_region in design["group_effects_pct_vs_HC"].items():
-        for r, shifts in per_region.items():
+def _treatment_effects(study: str, sd: dict, in_size: bool, observable) -> list[dict]:
+    """Planted effects of one treatment study: within-arm changes and active vs control
+    (parallel trials, plus a change-change coupling), or OT vs PL (crossover)."""
+    change = sd["mrs_change_pct"]
+    out = []
+    if STUDY_KINDS[study] != "parallel":
+        for r, shifts in change["OT"].items():
             for m, pct in shifts.items():
-                m2 = "tCho" if m == "Cho" else m
-                add(
-                    kind="group",
-                    study="crosssectional",
-                    group=g,
-                    arm=NA,
-                    comparator=control,
-                    region=r,
-                    metabolite=m2,
-                    measure="conc_tissue_mM",
-                    score=NA,
-                    value=float(pct),
-                    unit="pct",
-                    observed=observable(g, r, m2) and g in {s.group for s in plan.subjects},
-                )
-    for c in design["pain_coupling"]:
-        add(
-            kind="correlation",
-            study="all",
-            group=c["group"],
-            arm=NA,
-            comparator=NA,
-            region=c["region"],
-            metabolite=c["metab"],
-            measure="conc_tissue_mM",
-            score=c["score"],
-            value=float(c["r"]),
-            unit="r",
-            observed=observable(c["group"], c["region"], c["metab"], need_control=False),
-        )
-    for m, pct in design["covariate_effects"]["age_per_decade_pct"].items():
-        add(
-            kind="age",
-            study="all",
-            group="all",
-            arm=NA,
-            comparator=NA,
-            region="all",
-            metabolite=m,
-            measure="conc_tissue_mM",
-            score="age",
-            value=float(pct),
-            unit="pct_per_decade",
-            observed=True,
-        )
-    studies = design.get("treatment_studies", {})
-    for study, sd in studies.items():
-        in_size = study in (design.size.get("studies") or {})
-        change = sd["mrs_change_pct"]
-        if STUDY_KINDS[study] == "parallel":
-            arms = sd["design"]["arms"]
-            active, control_arm = arms[0], arms[1]
-            for r, shifts in change[active].items():
-                for m, pct in shifts.items():
-                    sham = float(change.get(control_arm, {}).get(r, {}).get(m, 0.0))
-                    obs = in_size and observable(None, r, m, study)
-                    for arm, value in ((active, float(pct)), (control_arm, sham)):  # within-arm changes
-                        add(
-                            kind="arm_time",
-                            study=study,
-                            group=sd["group"],
-                            arm=arm,
-                            comparator="time:baseline",
-                            region=r,
-                            metabolite=m,
-                            measure="conc_tissue_mM",
-                            score=NA,
-                            value=value,
-                            unit="pct",
-                            observed=obs,
-                        )
-                    add(
-                        kind="arm_time",
-                        study=study,
-                        group=sd["group"],
-                        arm=active,
-                        comparator=control_arm,
-                        region=r,
-                        metabolite=m,
-                        measure="conc_tissue_mM",
-                        score=NA,
-                        value=float(pct) - sham,
-                        unit="pct",
-                        observed=obs,
-                    )
-            cp = sd.get("coupling")
-            if cp:
-                add(
-                    kind="correlation",
-                    study=study,
-                    group=sd["group"],
-                    arm="within_arm",
-                    comparator=NA,
-                    region=cp["region"],
-                    metabolite=cp["metab"],
-                    measure="change_conc_tissue",
-                    score=f"change_{cp['score']}",
-                    value=float(cp["r"]),
-                    unit="r",
-                    observed=in_size and observable(None, cp["region"], cp["metab"], study),
-                )
-        else:
-            for r, shifts in change["OT"].items():
-                for m, pct in shifts.items():
-                    add(
-                        kind="crossover",
-                        study=study,
-                        group=sd["group"],
-                        arm="OT",
-                        comparator="PL",
-                        region=r,
-                        metabolite=m,
-                        measure="conc_tissue_mM",
-                        score=NA,
-                        value=float(pct),
-                        unit="pct",
-                        observed=in_size and observable(None, r, m, study),
-                    )
-    return rows
+                out.append(_effect("crossover", study, sd["group"], "OT", "PL", r, m, "conc_tissue_mM", NA,
+                                   float(pct), "pct", in_size and observable(None, r, m, study)))
+        return out
+    arms = sd["design"]["arms"]
+    active, control_arm = arms[0], arms[1]
+    for r, shifts in change[active].items():
+        for m, pct in shifts.items():
+            sham = float(change.get(control_arm, {}).get(r, {}).get(m, 0.0))
+            obs = in_size and observable(None, r, m, study)
+            for arm, value in ((active, float(pct)), (control_arm, sham)):  # within-arm changes
+                out.append(_effect("arm_time", study, sd["group"], arm, "time:baseline", r, m, "conc_tissue_mM", NA,
+                                   value, "pct", obs))
+            out.append(_effect("arm_time", study, sd["group"], active, control_arm, r, m, "conc_tissue_mM", NA,
+                               float(pct) - sham, "pct", obs))
+    cp = sd.get("coupling")
+    if cp:
+        out.append(_effect("correlation", study, sd["group"], "within_arm", NA, cp["region"], cp["metab"],
+                           "change_conc_tissue", f"change_{cp['score']}", float(cp["r"]), "r",
+                           in_size and observable(None, cp["region"], cp["metab"], study)))
+    return out
 
 
 EFFECT_COLUMNS = [
