@@ -187,25 +187,8 @@ def process_scan(
     """Process one scan (module docstring); returns outputs, processed water, QC and figure data."""
     o = options or ProcessingOptions()
     qc: dict[str, Any] = {"stem": stem}
-    weights = None
     # 1. coil combination: one set of weights for both scans keeps water scaling valid
-    if metab.has_dim("DIM_COIL"):
-        ref_is_water = water is not None and water.has_dim("DIM_COIL") and water.fid.shape[water.axis("DIM_COIL")] == metab.fid.shape[metab.axis("DIM_COIL")]
-        weights = estimate_coil_weights(
-            water if ref_is_water else metab,
-            weight_points=o.coil_weight_points,
-            noise_fraction=o.coil_noise_fraction,
-            source="water reference" if ref_is_water else "metabolite scan",
-        )
-        metab = combine_coils(metab, weights)
-        qc["coil_weights_from"] = weights.source
-        qc["n_coils"] = int(weights.weights.size)
-        if ref_is_water:
-            water = combine_coils(water, weights)
-    else:
-        qc["n_coils"] = 1
-    if water is not None and water.has_dim("DIM_COIL"):
-        water = combine_coils(water, estimate_coil_weights(water, weight_points=o.coil_weight_points, noise_fraction=o.coil_noise_fraction))
+    metab, water, weights = _combine_coils_stage(metab, water, o, qc)
     if water is not None:
         water = _process_water(water, o)
 
@@ -224,34 +207,12 @@ def process_scan(
 
     # sub-spectrum alignment (see module docstring for the three modes)
     if mega:
-        mode = o.mega_subspectra_alignment
-        window = o.mega_subspectra_window_ppm
-        if mode == "auto":
-            mode = "water" if _strong_residual_water(averaged, o.mega_water_window_ppm) else "mean-drift"
-        if mode == "water":
-            window = o.mega_water_window_ppm
-        registered, f_sub, p_sub = align_to_reference(averaged["on"], averaged["off"], window, apodise_hz=0.0)
-        qc["subspectra_alignment"] = mode
-        qc["subspectra_offset_freq_hz"] = f_sub
-        qc["subspectra_offset_phase_deg"] = float(np.degrees(p_sub))
-        if mode in ("water", "spectral"):
-            averaged["on"] = registered
+        _align_subspectra(averaged, o, qc)
 
     # 6. residual water removal. MEGA-PRESS: one HLSVD model fitted to the mean of ON and OFF
     # is subtracted from both, so DIFF = ON - OFF is left exactly as it was (residual water is
     # the same in both conditions; separate fits differed and leaked into the GABA region).
-    removed = {}
-    if o.water_removal:
-        target = averaged["off"].replace(fid=(averaged["off"].fid + averaged["on"].fid) / 2) if mega else averaged["processed"]
-        comp, _ = water_component(target, o.water_window_ppm, o.hlsvd_components, o.hlsvd_points)
-        for name, data in averaged.items():
-            removed[name] = comp
-            averaged[name] = data.with_step(
-                (data.fid - comp).astype(data.fid.dtype),
-                "Nuisance peak removal",
-                {"method": "HLSVD", "window_ppm": list(o.water_window_ppm), "n_components": o.hlsvd_components,
-                 "n_points": min(o.hlsvd_points, data.n_points), "fitted_on": "mean of ON and OFF" if mega else "spectrum"},
-            )
+    removed = _remove_residual_water(averaged, o, mega) if o.water_removal else {}
 
     # 7. frequency referencing + zero-order phase, estimated on OFF (MEGA) / the spectrum (PRESS)
     primary = "off" if mega else "processed"
@@ -274,6 +235,64 @@ def process_scan(
     qc.update(_scan_qc(outputs, water, infos, removed, ref, mega))
     figure = _figure_data(outputs, infos, removed, ref, primary, ecc_phase)
     return ProcessedScan(outputs=outputs, water=water, qc=qc, figure=figure, coil_weights=weights)
+
+
+def _combine_coils_stage(metab: MRSData, water: MRSData | None, o: ProcessingOptions, qc: dict):
+    """Coil combination of the metabolite scan and the water reference (one set of weights
+    when their coils match); records the weights' source and the coil count in ``qc``."""
+    weights = None
+    if metab.has_dim("DIM_COIL"):
+        ref_is_water = water is not None and water.has_dim("DIM_COIL") and water.fid.shape[water.axis("DIM_COIL")] == metab.fid.shape[metab.axis("DIM_COIL")]
+        weights = estimate_coil_weights(
+            water if ref_is_water else metab,
+            weight_points=o.coil_weight_points,
+            noise_fraction=o.coil_noise_fraction,
+            source="water reference" if ref_is_water else "metabolite scan",
+        )
+        metab = combine_coils(metab, weights)
+        qc["coil_weights_from"] = weights.source
+        qc["n_coils"] = int(weights.weights.size)
+        if ref_is_water:
+            water = combine_coils(water, weights)
+    else:
+        qc["n_coils"] = 1
+    if water is not None and water.has_dim("DIM_COIL"):
+        water = combine_coils(water, estimate_coil_weights(water, weight_points=o.coil_weight_points, noise_fraction=o.coil_noise_fraction))
+    return metab, water, weights
+
+
+def _align_subspectra(averaged: dict, o: ProcessingOptions, qc: dict) -> None:
+    """MEGA-PRESS: register ON to OFF (``averaged["on"]`` replaced in the water and spectral
+    modes); records the mode and the offsets in ``qc``."""
+    mode = o.mega_subspectra_alignment
+    window = o.mega_subspectra_window_ppm
+    if mode == "auto":
+        mode = "water" if _strong_residual_water(averaged, o.mega_water_window_ppm) else "mean-drift"
+    if mode == "water":
+        window = o.mega_water_window_ppm
+    registered, f_sub, p_sub = align_to_reference(averaged["on"], averaged["off"], window, apodise_hz=0.0)
+    qc["subspectra_alignment"] = mode
+    qc["subspectra_offset_freq_hz"] = f_sub
+    qc["subspectra_offset_phase_deg"] = float(np.degrees(p_sub))
+    if mode in ("water", "spectral"):
+        averaged["on"] = registered
+
+
+def _remove_residual_water(averaged: dict, o: ProcessingOptions, mega: bool) -> dict:
+    """HLSVD residual water removal in place on every condition of ``averaged``; returns the
+    removed component per condition."""
+    removed = {}
+    target = averaged["off"].replace(fid=(averaged["off"].fid + averaged["on"].fid) / 2) if mega else averaged["processed"]
+    comp, _ = water_component(target, o.water_window_ppm, o.hlsvd_components, o.hlsvd_points)
+    for name, data in averaged.items():
+        removed[name] = comp
+        averaged[name] = data.with_step(
+            (data.fid - comp).astype(data.fid.dtype),
+            "Nuisance peak removal",
+            {"method": "HLSVD", "window_ppm": list(o.water_window_ppm), "n_components": o.hlsvd_components,
+             "n_points": min(o.hlsvd_points, data.n_points), "fitted_on": "mean of ON and OFF" if mega else "spectrum"},
+        )
+    return removed
 
 
 def _scan_qc(outputs, water, infos, removed, ref, mega) -> dict:
