@@ -83,14 +83,7 @@ def ancova_two_groups(
     )
     # Small samples: drop covariates (last declared first) until the model keeps >= 2 residual
     # degrees of freedom and full rank, and say so, rather than report nothing.
-    while True:
-        X = covariate_matrix(d, kept)
-        X.insert(0, "patient", is_pat.astype(float))
-        X.insert(0, "const", 1.0)
-        estimable = n_p + n_c - X.shape[1] >= 2 and np.linalg.matrix_rank(X.to_numpy()) == X.shape[1]
-        if estimable or not kept:
-            break
-        notes.append(f"{kept.pop()}:dropped_for_df")
+    X, estimable = _estimable_design(d, kept, is_pat, notes)
     out["covariates_used"] = ",".join(kept)
     out["formula"] = f"value ~ group{' + ' + formula_terms(kept, d) if kept else ''}"
     out["notes"] = ";".join(notes)
@@ -112,6 +105,30 @@ def ancova_two_groups(
         out["diff_adj_pct_ci_low"] = 100 * out["diff_adj_ci_low"] / mc
         out["diff_adj_pct_ci_high"] = 100 * out["diff_adj_ci_high"] / mc
     out["hedges_g"], out["hedges_g_ci_low"], out["hedges_g_ci_high"] = hedges_g(yp, yc)
+    out.update(_unadjusted_tests(yp, yc))
+    out["mde_d"] = mde_two_group_d(n_p, n_c, alpha, power)
+    if np.isfinite(out["resid_sd"]) and mc != 0:
+        out["mde_pct"] = 100 * out["mde_d"] * out["resid_sd"] / abs(mc)
+    return out
+
+
+def _estimable_design(d: pd.DataFrame, kept: list, is_pat: np.ndarray, notes: list):
+    """(design matrix, estimable): drops covariates from ``kept`` (last first, noted in
+    ``notes``) until the model keeps >= 2 residual degrees of freedom and full rank."""
+    n = len(is_pat)
+    while True:
+        X = covariate_matrix(d, kept)
+        X.insert(0, "patient", is_pat.astype(float))
+        X.insert(0, "const", 1.0)
+        estimable = n - X.shape[1] >= 2 and np.linalg.matrix_rank(X.to_numpy()) == X.shape[1]
+        if estimable or not kept:
+            return X, estimable
+        notes.append(f"{kept.pop()}:dropped_for_df")
+
+
+def _unadjusted_tests(yp: np.ndarray, yc: np.ndarray) -> dict:
+    """Welch t, Mann-Whitney U and Levene (median) tests of patients vs controls."""
+    out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         w = stats.ttest_ind(yp, yc, equal_var=False)
@@ -120,9 +137,6 @@ def ancova_two_groups(
         out["mwu_u"], out["mwu_p"] = float(u.statistic), float(u.pvalue)
         lev = stats.levene(yp, yc, center="median")
         out["levene_w"], out["levene_p"] = float(lev.statistic), float(lev.pvalue)
-    out["mde_d"] = mde_two_group_d(n_p, n_c, alpha, power)
-    if np.isfinite(out["resid_sd"]) and mc != 0:
-        out["mde_pct"] = 100 * out["mde_d"] * out["resid_sd"] / abs(mc)
     return out
 
 

@@ -115,101 +115,10 @@ def parallel_arm_contrasts(table: pd.DataFrame, study: LongitudinalStudy, opts: 
             continue
         kept, notes, d = usable_covariates(sub, study.covariates, required=["value"])
         ids = dict(zip(UNIT, key))
-        base = d[d["_time"] == times[0]]["value"]
-        base_mean = float(base.mean()) if len(base) else math.nan
-        # --- mixed model: arm * time + covariates + (1 | subject)
-        X0 = pd.DataFrame({"const": 1.0}, index=d.index)
-        for a in others:
-            X0[f"arm[{a}]"] = (d["_arm"] == a).astype(float)
-        for t in times[1:]:
-            X0[f"time[{t}]"] = (d["_time"] == t).astype(float)
-            for a in others:
-                X0[f"arm[{a}]:time[{t}]"] = X0[f"arm[{a}]"] * X0[f"time[{t}]"]
-        while True:  # small samples: drop covariates (last first) until estimable
-            X = pd.concat([X0, covariate_matrix(d, kept)], axis=1)
-            if (len(d) > X.shape[1] + 2 and np.linalg.matrix_rank(X.to_numpy()) == X.shape[1]) or not kept:
-                break
-            notes.append(f"{kept.pop()}:dropped_for_df")
-        per_subj = d.groupby("subject")["_time"].nunique()
-        n_complete = int((per_subj == len(times)).sum())
-        n_partial = int((per_subj < len(times)).sum())
-        formula = f"value ~ arm * time{' + ' + formula_terms(kept, d) if kept else ''} + (1 | subject)"
-        fit, fit_note = (None, "too_few_subjects")
-        if d["subject"].nunique() >= 4 and len(d) > X.shape[1] + 2 and np.linalg.matrix_rank(X.to_numpy()) == X.shape[1]:
-            fit, fit_note = _fit_mixed(d["value"].to_numpy(float), X, d["subject"].to_numpy())
-        for a in others:
-            for t in times[1:]:
-                col = f"arm[{a}]:time[{t}]"
-                row = {"study": study.name, **ids, "arm": a, "reference_arm": ref, "time": t,
-                       "baseline_time": times[0], "formula": formula, "covariates_used": ",".join(kept),
-                       "n_subjects": int(d["subject"].nunique()), "n_complete": n_complete,
-                       "n_single_session": n_partial, "n_observations": len(d),
-                       "notes": ";".join(filter(None, [*notes, fit_note]))}
-                for arm_label in (a, ref):
-                    for tt in (times[0], t):
-                        row[f"n_{arm_label}_{tt}"] = int(((d["_arm"] == arm_label) & (d["_time"] == tt)).sum())
-                est = se = p = lo = hi = math.nan
-                if fit is not None and col in fit.params.index:
-                    est, se, p = float(fit.params[col]), float(fit.bse[col]), float(fit.pvalues[col])
-                    lo, hi = map(float, fit.conf_int(opts.alpha).loc[col])
-                row.update(estimate=est, se=se, ci_low=lo, ci_high=hi, p=p, baseline_mean=base_mean,
-                           resid_shapiro_p=_resid_shapiro_p(fit))
-                scale = 100 / base_mean if base_mean else math.nan
-                row.update(estimate_pct=est * scale, ci_low_pct=lo * scale, ci_high_pct=hi * scale,
-                           mde=mde_from_se(se, None, opts.alpha, opts.power),
-                           mde_pct=mde_from_se(se, None, opts.alpha, opts.power) * abs(scale))
-                inter.append(row)
-        # --- within-arm paired changes and change-change correlations
-        wide = d.pivot_table(index=["subject", "_arm"], columns="_time", values="value", aggfunc="first")
-        # per-scan CRLB error variance, for the attenuation-corrected change correlation
-        err_wide = None
-        if "crlb_pct" in d.columns:
-            err_wide = (d.assign(_err=crlb_error_variance(d["value"], d["crlb_pct"]))
-                        .groupby(["subject", "_arm", "_time"])["_err"].first().unstack("_time"))
-        score_wide = {}
-        for s in scores:
-            if s in d.columns and pd.api.types.is_numeric_dtype(d[s]):
-                score_wide[s] = d.pivot_table(index=["subject", "_arm"], columns="_time", values=s, aggfunc="first")
-        for t in times[1:]:
-            if times[0] not in wide.columns or t not in wide.columns:
-                continue
-            delta = (wide[t] - wide[times[0]]).dropna()
-            # error variance of a difference of two independent scans: sum of both sessions'
-            delta_err = None
-            if err_wide is not None and times[0] in err_wide.columns and t in err_wide.columns:
-                delta_err = err_wide[t] + err_wide[times[0]]
-            for a in arms:
-                da = delta[delta.index.get_level_values("_arm") == a]
-                bmean = wide[times[0]][wide.index.get_level_values("_arm") == a].mean()
-                row = {"study": study.name, **ids, "arm": a, "time": t, "baseline_time": times[0],
-                       "n_pairs": len(da), "mean_change": math.nan, "ci_low": math.nan, "ci_high": math.nan,
-                       "p": math.nan, "dz": math.nan}
-                if len(da) >= 2 and da.std(ddof=1) > 0:
-                    res = stats.ttest_1samp(da.to_numpy(float), 0.0)
-                    ci = res.confidence_interval(1 - opts.alpha)
-                    row.update(mean_change=float(da.mean()), ci_low=float(ci.low), ci_high=float(ci.high),
-                               p=float(res.pvalue), dz=float(da.mean() / da.std(ddof=1)))
-                scale = 100 / bmean if bmean else math.nan
-                se = float(da.std(ddof=1) / math.sqrt(len(da))) if len(da) >= 2 else math.nan
-                mde = mde_from_se(se, len(da) - 1, opts.alpha, opts.power) if len(da) >= 2 else math.nan
-                row.update(mean_change_pct=row["mean_change"] * scale, ci_low_pct=row["ci_low"] * scale,
-                           ci_high_pct=row["ci_high"] * scale, baseline_mean=float(bmean),
-                           mde=mde, mde_pct=mde * abs(scale))
-                within.append(row)
-            for s, sw in score_wide.items():
-                if times[0] not in sw.columns or t not in sw.columns:
-                    continue
-                ds = (sw[t] - sw[times[0]])
-                both = pd.concat([delta.rename("dm"), ds.rename("ds")], axis=1, join="inner").dropna()
-                for a in [*arms, "pooled"]:
-                    sel = both if a == "pooled" else both[both.index.get_level_values("_arm") == a]
-                    if len(sel) < 6 or sel["ds"].nunique() < 3 or sel["dm"].nunique() < 3:
-                        continue
-                    rng = stable_seed(20240601, study.name, *key, a, s, t)
-                    err = None if delta_err is None else delta_err.reindex(sel.index).to_numpy(float)
-                    res = correlate(sel["dm"].to_numpy(float), sel["ds"].to_numpy(float), None,
-                                    opts.correlation.n_bootstrap, rng, x_error_variance=err)
-                    chcorr.append({"study": study.name, **ids, "arm": a, "score": s, "time": t, **res})
+        inter += _interaction_rows(d, ids, kept, notes, study, opts, times, ref, others)
+        w, c = _paired_change_rows(d, ids, key, study, opts, times, arms, scores)
+        within += w
+        chcorr += c
     tabs = [pd.DataFrame(x) for x in (inter, within, chcorr)]
     q = study.fdr_q or opts.fdr_q
     if not tabs[0].empty:
@@ -219,6 +128,120 @@ def parallel_arm_contrasts(table: pd.DataFrame, study: LongitudinalStudy, opts: 
     if not tabs[2].empty:
         tabs[2] = apply_fdr(tabs[2], ("study", "arm", "score", "measure"), "spearman_p", q)
     return tuple(tabs)
+
+
+def _interaction_rows(d: pd.DataFrame, ids: dict, kept: list, notes: list, study: LongitudinalStudy,
+                      opts: StatsOptions, times: list, ref: str, others: list) -> list[dict]:
+    """Arm x time interactions of one unit (region, metabolite, measure) from the mixed model
+    value ~ arm * time + covariates + (1 | subject); drops covariates from ``kept`` (noted)
+    until the model is estimable."""
+    base = d[d["_time"] == times[0]]["value"]
+    base_mean = float(base.mean()) if len(base) else math.nan
+    X0 = pd.DataFrame({"const": 1.0}, index=d.index)
+    for a in others:
+        X0[f"arm[{a}]"] = (d["_arm"] == a).astype(float)
+    for t in times[1:]:
+        X0[f"time[{t}]"] = (d["_time"] == t).astype(float)
+        for a in others:
+            X0[f"arm[{a}]:time[{t}]"] = X0[f"arm[{a}]"] * X0[f"time[{t}]"]
+    while True:  # small samples: drop covariates (last first) until estimable
+        X = pd.concat([X0, covariate_matrix(d, kept)], axis=1)
+        if (len(d) > X.shape[1] + 2 and np.linalg.matrix_rank(X.to_numpy()) == X.shape[1]) or not kept:
+            break
+        notes.append(f"{kept.pop()}:dropped_for_df")
+    per_subj = d.groupby("subject")["_time"].nunique()
+    n_complete = int((per_subj == len(times)).sum())
+    n_partial = int((per_subj < len(times)).sum())
+    formula = f"value ~ arm * time{' + ' + formula_terms(kept, d) if kept else ''} + (1 | subject)"
+    fit, fit_note = (None, "too_few_subjects")
+    if d["subject"].nunique() >= 4 and len(d) > X.shape[1] + 2 and np.linalg.matrix_rank(X.to_numpy()) == X.shape[1]:
+        fit, fit_note = _fit_mixed(d["value"].to_numpy(float), X, d["subject"].to_numpy())
+    rows = []
+    for a in others:
+        for t in times[1:]:
+            col = f"arm[{a}]:time[{t}]"
+            row = {"study": study.name, **ids, "arm": a, "reference_arm": ref, "time": t,
+                   "baseline_time": times[0], "formula": formula, "covariates_used": ",".join(kept),
+                   "n_subjects": int(d["subject"].nunique()), "n_complete": n_complete,
+                   "n_single_session": n_partial, "n_observations": len(d),
+                   "notes": ";".join(filter(None, [*notes, fit_note]))}
+            for arm_label in (a, ref):
+                for tt in (times[0], t):
+                    row[f"n_{arm_label}_{tt}"] = int(((d["_arm"] == arm_label) & (d["_time"] == tt)).sum())
+            est = se = p = lo = hi = math.nan
+            if fit is not None and col in fit.params.index:
+                est, se, p = float(fit.params[col]), float(fit.bse[col]), float(fit.pvalues[col])
+                lo, hi = map(float, fit.conf_int(opts.alpha).loc[col])
+            row.update(estimate=est, se=se, ci_low=lo, ci_high=hi, p=p, baseline_mean=base_mean,
+                       resid_shapiro_p=_resid_shapiro_p(fit))
+            scale = 100 / base_mean if base_mean else math.nan
+            row.update(estimate_pct=est * scale, ci_low_pct=lo * scale, ci_high_pct=hi * scale,
+                       mde=mde_from_se(se, None, opts.alpha, opts.power),
+                       mde_pct=mde_from_se(se, None, opts.alpha, opts.power) * abs(scale))
+            rows.append(row)
+    return rows
+
+
+def _paired_change_rows(d: pd.DataFrame, ids: dict, key: tuple, study: LongitudinalStudy, opts: StatsOptions,
+                        times: list, arms: list, scores: list) -> tuple[list[dict], list[dict]]:
+    """(within-arm paired change rows, change-change correlation rows) of one unit."""
+    wide = d.pivot_table(index=["subject", "_arm"], columns="_time", values="value", aggfunc="first")
+    # per-scan CRLB error variance, for the attenuation-corrected change correlation
+    err_wide = None
+    if "crlb_pct" in d.columns:
+        err_wide = (d.assign(_err=crlb_error_variance(d["value"], d["crlb_pct"]))
+                    .groupby(["subject", "_arm", "_time"])["_err"].first().unstack("_time"))
+    score_wide = {}
+    for s in scores:
+        if s in d.columns and pd.api.types.is_numeric_dtype(d[s]):
+            score_wide[s] = d.pivot_table(index=["subject", "_arm"], columns="_time", values=s, aggfunc="first")
+    within, chcorr = [], []
+    for t in times[1:]:
+        if times[0] not in wide.columns or t not in wide.columns:
+            continue
+        delta = (wide[t] - wide[times[0]]).dropna()
+        # error variance of a difference of two independent scans: sum of both sessions'
+        delta_err = None
+        if err_wide is not None and times[0] in err_wide.columns and t in err_wide.columns:
+            delta_err = err_wide[t] + err_wide[times[0]]
+        for a in arms:
+            within.append(_within_arm_row(delta, wide, a, ids, study, opts, times[0], t))
+        for s, sw in score_wide.items():
+            if times[0] not in sw.columns or t not in sw.columns:
+                continue
+            ds = (sw[t] - sw[times[0]])
+            both = pd.concat([delta.rename("dm"), ds.rename("ds")], axis=1, join="inner").dropna()
+            for a in [*arms, "pooled"]:
+                sel = both if a == "pooled" else both[both.index.get_level_values("_arm") == a]
+                if len(sel) < 6 or sel["ds"].nunique() < 3 or sel["dm"].nunique() < 3:
+                    continue
+                rng = stable_seed(20240601, study.name, *key, a, s, t)
+                err = None if delta_err is None else delta_err.reindex(sel.index).to_numpy(float)
+                res = correlate(sel["dm"].to_numpy(float), sel["ds"].to_numpy(float), None,
+                                opts.correlation.n_bootstrap, rng, x_error_variance=err)
+                chcorr.append({"study": study.name, **ids, "arm": a, "score": s, "time": t, **res})
+    return within, chcorr
+
+
+def _within_arm_row(delta, wide, a: str, ids: dict, study: LongitudinalStudy, opts: StatsOptions, t0, t) -> dict:
+    """Paired change t0 -> t within arm ``a`` (one-sample t test of the changes)."""
+    da = delta[delta.index.get_level_values("_arm") == a]
+    bmean = wide[t0][wide.index.get_level_values("_arm") == a].mean()
+    row = {"study": study.name, **ids, "arm": a, "time": t, "baseline_time": t0,
+           "n_pairs": len(da), "mean_change": math.nan, "ci_low": math.nan, "ci_high": math.nan,
+           "p": math.nan, "dz": math.nan}
+    if len(da) >= 2 and da.std(ddof=1) > 0:
+        res = stats.ttest_1samp(da.to_numpy(float), 0.0)
+        ci = res.confidence_interval(1 - opts.alpha)
+        row.update(mean_change=float(da.mean()), ci_low=float(ci.low), ci_high=float(ci.high),
+                   p=float(res.pvalue), dz=float(da.mean() / da.std(ddof=1)))
+    scale = 100 / bmean if bmean else math.nan
+    se = float(da.std(ddof=1) / math.sqrt(len(da))) if len(da) >= 2 else math.nan
+    mde = mde_from_se(se, len(da) - 1, opts.alpha, opts.power) if len(da) >= 2 else math.nan
+    row.update(mean_change_pct=row["mean_change"] * scale, ci_low_pct=row["ci_low"] * scale,
+               ci_high_pct=row["ci_high"] * scale, baseline_mean=float(bmean),
+               mde=mde, mde_pct=mde * abs(scale))
+    return row
 
 
 def crossover_contrasts(table: pd.DataFrame, study: LongitudinalStudy, opts: StatsOptions) -> pd.DataFrame:

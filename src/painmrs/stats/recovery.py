@@ -135,94 +135,106 @@ def recover(truth: pd.DataFrame, results: dict[str, pd.DataFrame], measures_pref
     """Match each planted effect to its estimate. Returns (recovery table, summary dict)."""
     truth = normalise_truth(truth)
     rows = []
-    gc = results.get("group_comparisons", pd.DataFrame())
-    cor = results.get("correlations", pd.DataFrame())
-    par = results.get("longitudinal_parallel", pd.DataFrame())
-    wit = results.get("longitudinal_within_arm", pd.DataFrame())
-    cro = results.get("crossover", pd.DataFrame())
-    age = results.get("covariate_effects", pd.DataFrame())
-    chc = results.get("longitudinal_change_correlations", pd.DataFrame())
+    tabs = {k: results.get(k, pd.DataFrame()) for k in (
+        "group_comparisons", "correlations", "longitudinal_parallel", "longitudinal_within_arm", "crossover",
+        "covariate_effects", "longitudinal_change_correlations")}
     for tr in truth.itertuples(index=False):
         base = {c: getattr(tr, c) for c in TRUTH_COLUMNS}
         base["truth"] = base.pop("value")
-        matches = []  # (row, estimate col, ci low col, ci high col, reject col, note)
-        region_ok = (lambda tab: tab["region"].map(_norm) == _norm(tr.region)) if tr.region not in ALL else \
-            (lambda tab: pd.Series(True, index=tab.index))
-        if not getattr(tr, "observed", True):
-            matches = []
-        elif tr.kind == "group" and not gc.empty:
-            t = gc[(gc["group"] == tr.group) & region_ok(gc)]
-            if tr.comparator:
-                t = t[t["control"] == tr.comparator]
-            hit = _pick_acq(_candidates(t, tr.metabolite, tr.measure, measures_pref))
-            matches += [(r, "diff_adj_pct", "diff_adj_pct_ci_low", "diff_adj_pct_ci_high", "fdr_reject", "")
-                        for _, r in hit.iterrows()]
-        elif tr.kind == "correlation" and (tr.arm or tr.score.startswith("change_")):
-            if not chc.empty:
-                score = tr.score.removeprefix("change_")
-                t = chc[(chc["study"].map(_norm) == _norm(tr.study)) & (chc["score"] == score) & region_ok(chc)]
-                t = t[t["arm"] != "pooled"] if tr.arm in ("within_arm", "") else t[t["arm"] == tr.arm]
-                for _, arm_rows in t.groupby("arm", sort=True):
-                    hit = _pick_acq(_candidates(arm_rows, tr.metabolite, tr.measure, measures_pref))
-                    for _, r in hit.iterrows():
-                        e, lo, hi, which = _correlation_columns(r)
-                        matches.append((r, e, lo, hi, "fdr_reject", f"change:{r['arm']};{which}"))
-        elif tr.kind == "correlation" and not cor.empty:
-            t = cor[(cor["group"] == tr.group) & region_ok(cor) & (cor["score"] == tr.score)]
-            hit = _pick_acq(_candidates(t, tr.metabolite, tr.measure, measures_pref))
-            for _, r in hit.iterrows():
-                e, lo, hi, which = _correlation_columns(r)
-                matches.append((r, e, lo, hi, "pearson_fdr_reject", which))
-        elif tr.kind == "arm_time":
-            arm = tr.arm or tr.group
-            within = tr.comparator in ("", "time:baseline") or tr.comparator.startswith("time:")
-            src = wit if within else par
-            if src is not None and not src.empty:
-                t = src[(src["study"].map(_norm) == _norm(tr.study)) & (src["arm"] == arm) & region_ok(src)]
-                if not within:
-                    t = t[t["reference_arm"] == tr.comparator]
-                hit = _pick_acq(_candidates(t, tr.metabolite, tr.measure, measures_pref))
-                if within:
-                    matches += [(r, "mean_change_pct", "ci_low_pct", "ci_high_pct", "fdr_reject", "within_arm")
-                                for _, r in hit.iterrows()]
-                else:
-                    matches += [(r, "estimate_pct", "ci_low_pct", "ci_high_pct", "fdr_reject", "interaction")
-                                for _, r in hit.iterrows()]
-        elif tr.kind == "crossover" and not cro.empty:
-            trt = tr.arm or tr.group
-            t = cro[(cro["study"].map(_norm) == _norm(tr.study)) & (cro["treatment"] == trt) & region_ok(cro)]
-            if tr.comparator:
-                t = t[t["reference"] == tr.comparator]
-            hit = _pick_acq(_candidates(t, tr.metabolite, tr.measure, measures_pref))
-            matches += [(r, "estimate_pct", "ci_low_pct", "ci_high_pct", "fdr_reject", "")
-                        for _, r in hit.iterrows()]
-        elif tr.kind == "age" and not age.empty:
-            t = age[(age["covariate"] == "age") & region_ok(age)]
-            for _, reg in t.groupby("region", sort=True):
-                hit = _pick_acq(_candidates(reg, tr.metabolite, tr.measure, measures_pref))
-                matches += [(r, "pct_per", "pct_per_ci_low", "pct_per_ci_high", "fdr_reject", "")
-                            for _, r in hit.iterrows()]
-        if not matches:
-            rows.append({**base, "matched_region": "", "acq": "", "matched_measure": "", "estimate": math.nan,
-                         "ci_low": math.nan, "ci_high": math.nan, "covered": False, "detected": False,
-                         "estimate_raw": math.nan,
-                         "note": "no_estimate" if getattr(tr, "observed", True) else "not_observed"})
-            continue
-        for r, e, lo, hi, rej, note in matches:
-            est, l, h = float(r[e]), float(r[lo]), float(r[hi])
-            covered = bool(np.isfinite(l) and l <= tr.value <= h)
-            detected = _truthy(r.get(rej, False)) and np.sign(est) == np.sign(tr.value)
-            if not np.isfinite(est):
-                note = ";".join(filter(None, [note, "not_estimable"]))
-            raw = float(r["pearson_r"]) if tr.kind == "correlation" and "pearson_r" in r.index else math.nan
-            rows.append({**base, "matched_region": r["region"], "acq": r["acq"], "matched_measure": r["measure"],
-                         "estimate": est, "ci_low": l, "ci_high": h, "covered": covered,
-                         "detected": bool(detected), "note": note, "estimate_raw": raw})
+        rows += _recovery_rows(base, tr, _matches(tr, tabs, measures_pref))
     table = pd.DataFrame(rows)
     if not table.empty:
         table["abs_error"] = (table["estimate"] - table["truth"]).abs()
         table = table.sort_values(["kind", "effect_id", "matched_region", "acq"], kind="mergesort").reset_index(drop=True)
-    return table, summarise(table, truth, gc, q)
+    return table, summarise(table, truth, tabs["group_comparisons"], q)
+
+
+def _matches(tr, tabs: dict[str, pd.DataFrame], measures_pref) -> list[tuple]:
+    """The estimates matching one planted effect: (row, estimate col, ci low col, ci high col,
+    reject col, note) each."""
+    gc, cor, par = tabs["group_comparisons"], tabs["correlations"], tabs["longitudinal_parallel"]
+    wit, cro, age = tabs["longitudinal_within_arm"], tabs["crossover"], tabs["covariate_effects"]
+    chc = tabs["longitudinal_change_correlations"]
+    matches = []  # (row, estimate col, ci low col, ci high col, reject col, note)
+    region_ok = (lambda tab: tab["region"].map(_norm) == _norm(tr.region)) if tr.region not in ALL else \
+        (lambda tab: pd.Series(True, index=tab.index))
+    if not getattr(tr, "observed", True):
+        matches = []
+    elif tr.kind == "group" and not gc.empty:
+        t = gc[(gc["group"] == tr.group) & region_ok(gc)]
+        if tr.comparator:
+            t = t[t["control"] == tr.comparator]
+        hit = _pick_acq(_candidates(t, tr.metabolite, tr.measure, measures_pref))
+        matches += [(r, "diff_adj_pct", "diff_adj_pct_ci_low", "diff_adj_pct_ci_high", "fdr_reject", "")
+                    for _, r in hit.iterrows()]
+    elif tr.kind == "correlation" and (tr.arm or tr.score.startswith("change_")):
+        if not chc.empty:
+            score = tr.score.removeprefix("change_")
+            t = chc[(chc["study"].map(_norm) == _norm(tr.study)) & (chc["score"] == score) & region_ok(chc)]
+            t = t[t["arm"] != "pooled"] if tr.arm in ("within_arm", "") else t[t["arm"] == tr.arm]
+            for _, arm_rows in t.groupby("arm", sort=True):
+                hit = _pick_acq(_candidates(arm_rows, tr.metabolite, tr.measure, measures_pref))
+                for _, r in hit.iterrows():
+                    e, lo, hi, which = _correlation_columns(r)
+                    matches.append((r, e, lo, hi, "fdr_reject", f"change:{r['arm']};{which}"))
+    elif tr.kind == "correlation" and not cor.empty:
+        t = cor[(cor["group"] == tr.group) & region_ok(cor) & (cor["score"] == tr.score)]
+        hit = _pick_acq(_candidates(t, tr.metabolite, tr.measure, measures_pref))
+        for _, r in hit.iterrows():
+            e, lo, hi, which = _correlation_columns(r)
+            matches.append((r, e, lo, hi, "pearson_fdr_reject", which))
+    elif tr.kind == "arm_time":
+        arm = tr.arm or tr.group
+        within = tr.comparator in ("", "time:baseline") or tr.comparator.startswith("time:")
+        src = wit if within else par
+        if src is not None and not src.empty:
+            t = src[(src["study"].map(_norm) == _norm(tr.study)) & (src["arm"] == arm) & region_ok(src)]
+            if not within:
+                t = t[t["reference_arm"] == tr.comparator]
+            hit = _pick_acq(_candidates(t, tr.metabolite, tr.measure, measures_pref))
+            if within:
+                matches += [(r, "mean_change_pct", "ci_low_pct", "ci_high_pct", "fdr_reject", "within_arm")
+                            for _, r in hit.iterrows()]
+            else:
+                matches += [(r, "estimate_pct", "ci_low_pct", "ci_high_pct", "fdr_reject", "interaction")
+                            for _, r in hit.iterrows()]
+    elif tr.kind == "crossover" and not cro.empty:
+        trt = tr.arm or tr.group
+        t = cro[(cro["study"].map(_norm) == _norm(tr.study)) & (cro["treatment"] == trt) & region_ok(cro)]
+        if tr.comparator:
+            t = t[t["reference"] == tr.comparator]
+        hit = _pick_acq(_candidates(t, tr.metabolite, tr.measure, measures_pref))
+        matches += [(r, "estimate_pct", "ci_low_pct", "ci_high_pct", "fdr_reject", "")
+                    for _, r in hit.iterrows()]
+    elif tr.kind == "age" and not age.empty:
+        t = age[(age["covariate"] == "age") & region_ok(age)]
+        for _, reg in t.groupby("region", sort=True):
+            hit = _pick_acq(_candidates(reg, tr.metabolite, tr.measure, measures_pref))
+            matches += [(r, "pct_per", "pct_per_ci_low", "pct_per_ci_high", "fdr_reject", "")
+                        for _, r in hit.iterrows()]
+    return matches
+
+
+def _recovery_rows(base: dict, tr, matches: list[tuple]) -> list[dict]:
+    """Recovery table rows of one planted effect: one per match, or one 'no_estimate' /
+    'not_observed' row."""
+    if not matches:
+        return [{**base, "matched_region": "", "acq": "", "matched_measure": "", "estimate": math.nan,
+                 "ci_low": math.nan, "ci_high": math.nan, "covered": False, "detected": False,
+                 "estimate_raw": math.nan,
+                 "note": "no_estimate" if getattr(tr, "observed", True) else "not_observed"}]
+    rows = []
+    for r, e, lo, hi, rej, note in matches:
+        est, l, h = float(r[e]), float(r[lo]), float(r[hi])
+        covered = bool(np.isfinite(l) and l <= tr.value <= h)
+        detected = _truthy(r.get(rej, False)) and np.sign(est) == np.sign(tr.value)
+        if not np.isfinite(est):
+            note = ";".join(filter(None, [note, "not_estimable"]))
+        raw = float(r["pearson_r"]) if tr.kind == "correlation" and "pearson_r" in r.index else math.nan
+        rows.append({**base, "matched_region": r["region"], "acq": r["acq"], "matched_measure": r["measure"],
+                     "estimate": est, "ci_low": l, "ci_high": h, "covered": covered,
+                     "detected": bool(detected), "note": note, "estimate_raw": raw})
+    return rows
 
 
 def null_group_tests(gc: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:

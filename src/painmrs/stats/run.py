@@ -71,6 +71,24 @@ def run_statistics(table: pd.DataFrame, opts: StatsOptions, out_dir: str | os.Pa
                          f"control group {opts.control_group!r} not among the study's groups {groups}")
     results: dict[str, pd.DataFrame] = {}
     meta: dict[str, dict] = {}
+    _cross_sectional(table, opts, results, meta)
+    _longitudinal(table, opts, results, meta)
+    if truth_dir is not None and (Path(truth_dir) / "effects.tsv").is_file():
+        truth = read_truth(Path(truth_dir) / "effects.tsv")
+        rec, summary = recover(truth, results, opts.recovery_measures, opts.fdr_q)
+        results["recovery"] = rec
+        results["recovery_summary"] = summary_table(summary)
+        meta["recovery"] = {"description": "planted effects vs estimates (truth never read by the analysis)",
+                            "summary": summary, "truth": str(Path(truth_dir) / "effects.tsv"),
+                            "measure_preference": list(opts.recovery_measures)}
+    if out_dir is not None:
+        _write_results(results, meta, Path(out_dir), recovery_path)
+    return results
+
+
+def _cross_sectional(table: pd.DataFrame, opts: StatsOptions, results: dict, meta: dict) -> None:
+    """Exclusion counts, group comparisons, age slopes and pain correlations (tables into
+    ``results``, their sidecars into ``meta``)."""
     results["exclusions"] = exclusion_counts(table)
     meta["exclusions"] = {"description": "excluded rows/scans per region x acq x metabolite x reason",
                           "model": "none (counts of the QC exclusions; rules: config qc section)",
@@ -105,6 +123,11 @@ def run_statistics(table: pd.DataFrame, opts: StatsOptions, out_dir: str | os.Pa
                 "family": list(co.fdr_family) if not _declared(opts, "correlation") else ["family"]},
         "declared_families": _declared(opts, "correlation"),
     }
+    meta["correlations"]["n_per_cell"] = _n_per_cell(table[table["group"] != opts.control_group], co.sessions)
+
+
+def _longitudinal(table: pd.DataFrame, opts: StatsOptions, results: dict, meta: dict) -> None:
+    """Parallel-arm and crossover analyses of the declared (or inferred) studies."""
     studies = opts.longitudinal if opts.longitudinal is not None else infer_studies(table)
     par, wit, chc, cro = [], [], [], []
     for st in studies:
@@ -126,7 +149,6 @@ def run_statistics(table: pd.DataFrame, opts: StatsOptions, out_dir: str | os.Pa
             if all(c in ok.columns for c in cols):
                 n = ok.dropna(subset=cols).groupby(cols)["subject"].nunique()
                 long_cells.update({"|".join(map(str, k)): int(v) for k, v in n.items()})
-    meta["correlations"]["n_per_cell"] = _n_per_cell(table[table["group"] != opts.control_group], co.sessions)
     meta["longitudinal_parallel"] = {"description": "parallel-arm arm x time interaction (primary)",
                                      "model": "MixedLM value ~ arm * time + covariates + (1 | subject), REML",
                                      "studies": declared, "missing_sessions": "kept: the mixed model uses every observation",
@@ -142,35 +164,30 @@ def run_statistics(table: pd.DataFrame, opts: StatsOptions, out_dir: str | os.Pa
     meta["crossover"] = {"description": "crossover treatment effect", "studies": declared, "n_per_cell": long_cells,
                          "model": "MixedLM value ~ treatment + period + sequence + (1 | subject), REML",
                          "fdr": {"method": "Benjamini-Hochberg", "q": opts.fdr_q, "family": "per study: see LongitudinalStudy.fdr_family"}}
-    sort_keys = {"group_comparisons": ["family", *GROUP_KEYS],
-                 "correlations": ["family", "group", "region", "acq", "metabolite", "measure", "score"],
-                 "longitudinal_parallel": ["study", "region", "acq", "metabolite", "measure", "arm", "time"],
-                 "longitudinal_within_arm": ["study", "region", "acq", "metabolite", "measure", "arm", "time"],
-                 "longitudinal_change_correlations": ["study", "region", "acq", "metabolite", "measure", "arm", "score", "time"],
-                 "crossover": ["study", "region", "acq", "metabolite", "measure", "treatment"],
-                 "covariate_effects": ["family", "covariate", "region", "acq", "metabolite", "measure"],
-                 "exclusions": ["region", "acq", "metabolite", "reason"]}
-    if truth_dir is not None and (Path(truth_dir) / "effects.tsv").is_file():
-        truth = read_truth(Path(truth_dir) / "effects.tsv")
-        rec, summary = recover(truth, results, opts.recovery_measures, opts.fdr_q)
-        results["recovery"] = rec
-        results["recovery_summary"] = summary_table(summary)
-        meta["recovery"] = {"description": "planted effects vs estimates (truth never read by the analysis)",
-                            "summary": summary, "truth": str(Path(truth_dir) / "effects.tsv"),
-                            "measure_preference": list(opts.recovery_measures)}
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        for name, df in results.items():
-            if name.startswith("recovery"):
-                continue
-            if df.columns.empty:  # nothing to analyse: still write a header, never a blank file
-                df = pd.DataFrame(columns=sort_keys.get(name, []) + ["estimate", "p", "p_fdr", "fdr_reject"])
-            side = dict(meta.get(name, {}))
-            side["columns"] = {c: COLUMN_DOCS.get(name, {}).get(c, "") for c in df.columns}
-            write_table(df, out_dir / f"{name}.tsv", side, sort_keys.get(name))
-        if "recovery" in results:
-            rp = Path(recovery_path) if recovery_path else out_dir.parent / "validation" / "recovery.tsv"
-            write_table(results["recovery"], rp, meta["recovery"], ["kind", "effect_id", "matched_region", "acq"])
-            write_table(results["recovery_summary"], rp.with_name("recovery_summary.tsv"),
-                        {"description": "recovery summary rates"}, None)
-    return results
+
+
+_SORT_KEYS = {"group_comparisons": ["family", *GROUP_KEYS],
+              "correlations": ["family", "group", "region", "acq", "metabolite", "measure", "score"],
+              "longitudinal_parallel": ["study", "region", "acq", "metabolite", "measure", "arm", "time"],
+              "longitudinal_within_arm": ["study", "region", "acq", "metabolite", "measure", "arm", "time"],
+              "longitudinal_change_correlations": ["study", "region", "acq", "metabolite", "measure", "arm", "score", "time"],
+              "crossover": ["study", "region", "acq", "metabolite", "measure", "treatment"],
+              "covariate_effects": ["family", "covariate", "region", "acq", "metabolite", "measure"],
+              "exclusions": ["region", "acq", "metabolite", "reason"]}
+
+
+def _write_results(results: dict, meta: dict, out_dir: Path, recovery_path) -> None:
+    """results/stats/<name>.tsv with sidecars, and the recovery tables under validation/."""
+    for name, df in results.items():
+        if name.startswith("recovery"):
+            continue
+        if df.columns.empty:  # nothing to analyse: still write a header, never a blank file
+            df = pd.DataFrame(columns=_SORT_KEYS.get(name, []) + ["estimate", "p", "p_fdr", "fdr_reject"])
+        side = dict(meta.get(name, {}))
+        side["columns"] = {c: COLUMN_DOCS.get(name, {}).get(c, "") for c in df.columns}
+        write_table(df, out_dir / f"{name}.tsv", side, _SORT_KEYS.get(name))
+    if "recovery" in results:
+        rp = Path(recovery_path) if recovery_path else out_dir.parent / "validation" / "recovery.tsv"
+        write_table(results["recovery"], rp, meta["recovery"], ["kind", "effect_id", "matched_region", "acq"])
+        write_table(results["recovery_summary"], rp.with_name("recovery_summary.tsv"),
+                    {"description": "recovery summary rates"}, None)
