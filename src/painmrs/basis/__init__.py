@@ -14,7 +14,8 @@ from .readers import (
     write_fsl_basis,
 )
 from .reference_peak import remove_reference_peak
-from .simulate import resample_basis, simulate_basis, simulate_mega_press_basis
+from .resample import resample_basis
+from .simulate import simulate_basis, simulate_mega_press_basis
 from .spin_systems import DEFAULT_METABOLITES
 
 __all__ = [
