@@ -53,7 +53,9 @@ def supplied_basis_paths(basis) -> list:
 # ---- canonical JSON of option objects --------------------------------------------------------
 # Each workflow rule receives its options as one JSON string param: Snakemake reruns the job
 # when that string changes, and the job decodes the same string back into the typed objects.
-# Encoding is canonical (sorted keys, tuples as lists), so equal options give equal strings.
+# Encoding is deterministic: dataclass fields in declaration order, mappings in their own order
+# (not sorted: the order of e.g. fit.combinations is the row order of every fit table, so a
+# sorted encoding would change outputs), tuples as lists; equal options give equal strings.
 def options_to_jsonable(obj):
     """Plain JSON data of an option object (dataclasses, tuples, mappings, scalars)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -70,7 +72,7 @@ def options_to_jsonable(obj):
 def options_to_json(obj) -> str:
     import json
 
-    return json.dumps(options_to_jsonable(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return json.dumps(options_to_jsonable(obj), separators=(",", ":"), allow_nan=False)
 
 
 def _plain(value):
