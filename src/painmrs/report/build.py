@@ -132,18 +132,10 @@ def build_report(
     table_info = {
         "regions": regions, "measures": sorted(table["measure"].unique()), "painmrs_version": versions["painmrs"],
         "n_subjects": design["n_subjects"], "n_scans": design["n_scans"], "n_excluded_rows": design["n_excluded"],
-        "has_spectra": bool(spectra_figs or fit_figs),
-        "snr_fwhm": _snr_fwhm_text(scans),
+        "has_spectra": bool(spectra_figs or fit_figs), "snr_fwhm": _snr_fwhm_text(scans),
     }
-    checklist = mrsinmrs_checklist(headers, options, table_info)
-    methods = methods_paragraph(options, versions, table_info, metas)
-    run_prov = json.dumps(run_provenance(options, {"study table": table_path, "QC table": qc_table,
-                                                  "recovery table": recovery}, stats_dir),
-                          indent=2, sort_keys=True)
-    prov = _manifest_text(provenance)
-    # the resolved configuration: every option as the stages ran it (config values over defaults)
-    config_text = json.dumps(json.loads(options.to_json()), indent=2, sort_keys=True)
-
+    run_prov = run_provenance(options, {"study table": table_path, "QC table": qc_table, "recovery table": recovery},
+                              stats_dir)
     html = _env().get_template("index.html.j2").render(
         title=title, design=design, versions=versions, n_assumed_tissue=overview["n_assumed_tissue"],
         n_cell=html_table(overview["n_cell"]), exclusions=html_table(overview["excl"]),
@@ -151,9 +143,12 @@ def build_report(
         excluded_scans=html_table(excluded_scans, max_rows=1000), scan_warnings=html_table(scan_warnings, max_rows=1000),
         **groups, **cor, **longitudinal, **recovered,
         within_table=html_table(tabs.get("longitudinal_within_arm"), None, 100),
-        checklist=checklist, methods=methods, provenance=prov, config_text=config_text,
+        checklist=mrsinmrs_checklist(headers, options, table_info),
+        methods=methods_paragraph(options, versions, table_info, metas), provenance=_manifest_text(provenance),
+        # the resolved configuration: every option as the stages ran it (config values over defaults)
+        config_text=json.dumps(json.loads(options.to_json()), indent=2, sort_keys=True),
         model_notes=[(k, v.get("model", "")) for k, v in sorted(metas.items()) if v.get("model")],
-        missing_sessions=missing, diagnostics=diagnostics, run_provenance=run_prov,
+        missing_sessions=missing, diagnostics=diagnostics, run_provenance=json.dumps(run_prov, indent=2, sort_keys=True),
     )
     if figures_dir is not None:  # the main figures, for Snakemake's own report
         rec = [{"title": "recovery", "uri": recovered["rec_fig"]}] if recovered["rec_fig"] else []

@@ -161,18 +161,8 @@ def _check_keys(section: Mapping, allowed: set[str], where: str, path):
         raise InputError(path, f"{where}.{unknown[0]}", f"unknown key (allowed: {sorted(allowed)})")
 
 
-def stats_options_from_config(
-    config: Mapping[str, Any] | None, path: str | os.PathLike | None = None
-) -> StatsOptions:
-    """Build ``StatsOptions`` from a full config mapping (its ``stats`` section)."""
-    config = config or {}
-    s = config.get("stats", {}) or {}
-    top = {
-        "control_group", "patient_groups", "measures", "alpha", "fdr_q", "power", "exclusion",
-        "group_comparison", "correlation", "longitudinal", "recovery",
-    }
-    _check_keys(s, top, "stats", path)
-
+def _exclusion(s: Mapping, config: Mapping, path):
+    """``stats.exclusion`` with the ``qc:`` thresholds (moved or removed keys are errors)."""
     ex = s.get("exclusion", {}) or {}
     if isinstance(ex, Mapping):
         for key, moved in sorted(MOVED_EXCLUSION_KEYS.items()):
@@ -191,6 +181,11 @@ def stats_options_from_config(
         use_qc_table_verdict=bool(ex.get("use_qc_table_verdict", d.use_qc_table_verdict)),
     )
 
+    return exclusion
+
+
+def _group_comparison(s: Mapping, path):
+    """``stats.group_comparison``."""
     gc = s.get("group_comparison", {}) or {}
     _check_keys(gc, {"sessions", "covariates", "fdr_family"}, "stats.group_comparison", path)
     dg = GroupComparisonOptions()
@@ -200,6 +195,11 @@ def stats_options_from_config(
         fdr_family=_tuple(gc.get("fdr_family", dg.fdr_family), "stats.group_comparison.fdr_family", path),
     )
 
+    return group
+
+
+def _correlation(s: Mapping, path):
+    """``stats.correlation``."""
     co = s.get("correlation", {}) or {}
     dc = CorrelationOptions()
     _check_keys(co, set(CorrelationOptions.__dataclass_fields__), "stats.correlation", path)
@@ -215,6 +215,11 @@ def stats_options_from_config(
         min_n=int(_number(co.get("min_n", dc.min_n), "stats.correlation.min_n", path, allow_none=False, lo=4)),
     )
 
+    return correlation
+
+
+def _longitudinal(s: Mapping, path):
+    """``stats.longitudinal`` (None: not given)."""
     longitudinal = None
     if "longitudinal" in s and s["longitudinal"] is not None:
         items = s["longitudinal"]
@@ -240,8 +245,11 @@ def stats_options_from_config(
                     kw[key] = str(kw[key])
             studies.append(LongitudinalStudy(**kw))
         longitudinal = tuple(studies)
+    return longitudinal
 
-    analysis = config.get("analysis", {}) or {}
+
+def _families(analysis: Mapping, path):
+    """``analysis.families``: declared FDR families."""
     families = []
     for name, fam in sorted((analysis.get("families") or {}).items()):
         where = f"analysis.families.{name}"
@@ -258,24 +266,52 @@ def stats_options_from_config(
             sessions=_tuple(fam["sessions"], f"{where}.sessions", path) if "sessions" in fam else None,
             fdr_q=_number(fam.get("fdr_q"), f"{where}.fdr_q", path, lo=1e-6, hi=0.5),
         ))
-    if longitudinal is None and analysis.get("designs"):
-        studies = []
-        for name, des in sorted(analysis["designs"].items()):
-            where = f"analysis.designs.{name}"
-            if not isinstance(des, Mapping) or des.get("kind") not in ("parallel", "crossover"):
-                raise InputError(path, f"{where}.kind", "must be parallel or crossover")
-            sessions = tuple(x.removeprefix("ses-") for x in _tuple(des.get("sessions"), f"{where}.sessions", path))
-            studies.append(LongitudinalStudy(
-                name=str(name), design=des["kind"], study=str(name),
-                reference_arm=None if des.get("control_treatment") is None else str(des["control_treatment"]),
-                time_levels=sessions if des["kind"] == "parallel" else (),
-                groups=_tuple(des.get("groups"), f"{where}.groups", path),
-                regions=_tuple(des.get("regions"), f"{where}.regions", path),
-                metabolites=_tuple(des.get("metabolites"), f"{where}.metabolites", path),
-                measures=_tuple(des.get("measure", des.get("measures")), f"{where}.measure", path),
-                fdr_q=_number(des.get("fdr_q"), f"{where}.fdr_q", path, lo=1e-6, hi=0.5),
-            ))
-        longitudinal = tuple(studies)
+    return tuple(families)
+
+
+def _designs(analysis: Mapping, path):
+    """``analysis.designs``: treatment studies declared by name (None: none)."""
+    if not analysis.get("designs"):
+        return None
+    studies = []
+    for name, des in sorted(analysis["designs"].items()):
+        where = f"analysis.designs.{name}"
+        if not isinstance(des, Mapping) or des.get("kind") not in ("parallel", "crossover"):
+            raise InputError(path, f"{where}.kind", "must be parallel or crossover")
+        sessions = tuple(x.removeprefix("ses-") for x in _tuple(des.get("sessions"), f"{where}.sessions", path))
+        studies.append(LongitudinalStudy(
+            name=str(name), design=des["kind"], study=str(name),
+            reference_arm=None if des.get("control_treatment") is None else str(des["control_treatment"]),
+            time_levels=sessions if des["kind"] == "parallel" else (),
+            groups=_tuple(des.get("groups"), f"{where}.groups", path),
+            regions=_tuple(des.get("regions"), f"{where}.regions", path),
+            metabolites=_tuple(des.get("metabolites"), f"{where}.metabolites", path),
+            measures=_tuple(des.get("measure", des.get("measures")), f"{where}.measure", path),
+            fdr_q=_number(des.get("fdr_q"), f"{where}.fdr_q", path, lo=1e-6, hi=0.5),
+        ))
+    return tuple(studies)
+
+
+def stats_options_from_config(
+    config: Mapping[str, Any] | None, path: str | os.PathLike | None = None
+) -> StatsOptions:
+    """Build ``StatsOptions`` from a full config mapping (its ``stats`` section)."""
+    config = config or {}
+    s = config.get("stats", {}) or {}
+    top = {
+        "control_group", "patient_groups", "measures", "alpha", "fdr_q", "power", "exclusion",
+        "group_comparison", "correlation", "longitudinal", "recovery",
+    }
+    _check_keys(s, top, "stats", path)
+
+    exclusion = _exclusion(s, config, path)
+    group = _group_comparison(s, path)
+    correlation = _correlation(s, path)
+    longitudinal = _longitudinal(s, path)
+    analysis = config.get("analysis", {}) or {}
+    families = _families(analysis, path)
+    if longitudinal is None:
+        longitudinal = _designs(analysis, path)
     control = s.get("control_group") or (config.get("groups", {}) or {}).get("control") or StatsOptions.control_group
 
     rec = s.get("recovery", {}) or {}
@@ -297,5 +333,5 @@ def stats_options_from_config(
         correlation=correlation,
         longitudinal=longitudinal,
         recovery_measures=_tuple(rec.get("measures", d0.recovery_measures), "stats.recovery.measures", path),
-        families=tuple(families),
+        families=families,
     )

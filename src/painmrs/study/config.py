@@ -210,6 +210,13 @@ def _cross_check(config: Mapping) -> list[tuple[str, str]]:
                     f"{design.get('control_treatment')!r} is not one of this design's treatments ({', '.join(treatments)})",
                 )
             )
+    return problems + _dataset_problems(config) + _sequence_problems(config)
+
+
+def _dataset_problems(config: Mapping) -> list[tuple[str, str]]:
+    """``dataset``: a simulated study's design, vendor files' labels and duplicates."""
+    problems: list[tuple[str, str]] = []
+    regions = config["regions"]
     dataset = config["dataset"]
     if dataset.get("simulate") and not dataset.get("design"):
         problems.append(("dataset.design", "required when dataset.simulate is true (the simulation design file)"))
@@ -225,6 +232,12 @@ def _cross_check(config: Mapping) -> list[tuple[str, str]]:
             problems.append((f"dataset.vendor_files[{i}].acq", f"{entry.get('acq')!r} is not a declared sequence (acq label)"))
         if entry.get("voi") not in regions:
             problems.append((f"dataset.vendor_files[{i}].voi", f"{entry.get('voi')!r} is not a declared region"))
+    return problems
+
+
+def _sequence_problems(config: Mapping) -> list[tuple[str, str]]:
+    """``sequences``: what each sequence kind requires (edit frequencies, a basis form)."""
+    problems: list[tuple[str, str]] = []
     for acq, seq in config["sequences"].items():
         if seq.get("sequence") == "MEGA-PRESS":
             for key in ("edit_on_ppm", "edit_off_ppm"):
