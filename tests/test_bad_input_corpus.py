@@ -56,6 +56,8 @@ def _study(root: Path, svs_kind="valid", ref_kind="valid", water=True) -> Path:
         bad = sub == "sub-HC002"
         write_variant(folder / f"{sub}_acq-press_voi-ACC_svs.nii.gz", metab, svs_kind if bad else "valid")
         if water or not bad:
+            if bad and ref_kind == "metabolite_copy":  # the water-suppressed scan given as its water reference
+                ref, ref_kind = metab, "valid"
             write_variant(folder / f"{sub}_acq-press_voi-ACC_mrsref.nii.gz", ref, ref_kind if bad else "valid")
     return bids
 
@@ -121,6 +123,22 @@ SCAN_CASES = [
      "header TE is 35 ms but config sequences.press.te_ms is 30 ms"),
     ("corrupt_water_reference", "valid", "random_bytes", None, "not a readable NIfTI file (corrupt or truncated?)"),
     ("water_reference_nan_frequency", "valid", "frequency=nan", "SpectrometerFrequency", "got nan"),
+    # issue 14: plausibility of the water reference and of the samples ({svs}: the scan's file)
+    ("water_reference_is_the_metabolite_scan", "valid", "metabolite_copy", "water reference",
+     "not an unsuppressed water reference: its water peak is 1 x the residual water of its scan {svs} "
+     "(at least 5 x expected): the metabolite file again, or the two files swapped?"),
+    ("water_reference_not_at_water", "valid", "shift_ppm=-2.6", "water reference",
+     "not water: its dominant peak is at 2.08 ppm, not within 0.4 ppm of water (4.65 ppm)"),
+    ("water_reference_line_too_broad", "valid", "broaden_hz=60", "water reference",
+     "water line 113 Hz (0.92 ppm) wide at half height: more than 0.3 ppm is no usable water reference (shim failure or not water)"),
+    ("water_reference_other_echo_time", "valid", "echo_time=0.144", "EchoTime",
+     "water reference TE is 144 ms but its scan {svs} has TE 30 ms (set quantify.water_te_s if that is intended)"),
+    ("water_reference_other_repetition_time", "valid", "repetition_time=1.5", "RepetitionTime",
+     "water reference TR is 1500 ms but its scan {svs} has TR 2000 ms"),
+    ("metabolite_corrupt_sample", "spike", "valid", "data",
+     "corrupt sample: |x| = 1e+30 at point 100 of trace 11 is"),
+    # (the water reference holds 2 coils x 4 transients: trace 7 is coil 1, transient 3)
+    ("water_reference_corrupt_sample", "valid", "spike", "data", "corrupt sample: |x| = 1e+30 at point 100 of trace 7 is"),
 ]
 SCAN_IDS = [c[0] for c in SCAN_CASES]
 
@@ -147,6 +165,7 @@ def test_bad_scan_fail(tmp_path, case, svs_kind, ref_kind, field, fragment):
     bids = _study(tmp_path, svs_kind, ref_kind)
     error, stage = _fail(tmp_path)
     bad = _bad_file(bids, svs_kind)
+    fragment = fragment.format(svs=bids / "sub-HC002" / "mrs" / f"{BAD}_svs.nii.gz")
     message = str(error)
     # the file and the field are named; a processing failure also names the scan
     assert str(bad) in message and fragment in message, message
@@ -167,6 +186,7 @@ def test_bad_scan_exclude(tmp_path, clean_outputs, case, svs_kind, ref_kind, fie
     bids = _study(tmp_path, svs_kind, ref_kind)
     inv, qc = _run_study(tmp_path, "exclude")
     bad = _bad_file(bids, svs_kind)
+    fragment = fragment.format(svs=bids / "sub-HC002" / "mrs" / f"{BAD}_svs.nii.gz")
     # the bad scan is excluded with its reason; the good one passes, its outputs identical to a clean run's
     assert qc.set_index("stem")["scan_qc_pass"].to_dict() == {GOOD: True, BAD: False}
     reason = qc.set_index("stem").loc[BAD, "qc_reason"]
