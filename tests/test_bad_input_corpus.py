@@ -366,6 +366,39 @@ TABLE_CASES = [
      "sub-HC001_ses-baseline_acq-press_voi-AC C_svs.nii.gz, field 'voi': 'AC C' is not a label of letters and digits only"),
     ("participants_header_only", lambda b: write_table(b / "participants.tsv", ["participant_id", "group", "age", "sex"], []),
      "participants.tsv: no participants listed"),
+    # issue 14: numbers parsed strictly (these were silent NaNs, or a ValueError after all fitting)
+    ("age_overflowing_float", lambda b: _rewrite_participants(b, [("sub-HC001", "HC", 41, "F", 0), ("sub-HC002", "HC", "1e400", "M", 1),
+                                                                  ("sub-CLBP001", "cLBP", 47, "M", 6)]),
+     "participants.tsv, row 2, field 'age': '1e400' is not a finite number (write n/a for a missing value)"),
+    ("age_infinite", lambda b: _rewrite_participants(b, [("sub-HC001", "HC", "inf", "F", 0), ("sub-HC002", "HC", 52, "M", 1),
+                                                         ("sub-CLBP001", "cLBP", 47, "M", 6)]),
+     "participants.tsv, row 1, field 'age': 'inf' is not a finite number (write n/a for a missing value)"),
+    ("score_with_decimal_comma", lambda b: _rewrite_participants(b, [("sub-HC001", "HC", 41, "F", 0), ("sub-HC002", "HC", 52, "M", 1),
+                                                                     ("sub-CLBP001", "cLBP", 47, "M", "5,5")]),
+     "participants.tsv, row 3, field 'pain_nrs': '5,5' is not a number: column 'pain_nrs' holds numbers (row 1: '0'); "
+     "use '.' as the decimal mark (write n/a for a missing value)"),
+    ("score_as_word", lambda b: _rewrite_participants(b, [("sub-HC001", "HC", 41, "F", 0), ("sub-HC002", "HC", 52, "M", 1),
+                                                          ("sub-CLBP001", "cLBP", 47, "M", "five")]),
+     "participants.tsv, row 3, field 'pain_nrs': 'five' is not a number: column 'pain_nrs' holds numbers (row 1: '0') "
+     "(write n/a for a missing value)"),
+    ("declared_score_all_words", lambda b: _rewrite_participants(b, [("sub-HC001", "HC", 41, "F", "none"), ("sub-HC002", "HC", 52, "M", "n/a"),
+                                                                     ("sub-CLBP001", "cLBP", 47, "M", "severe")]),
+     "participants.tsv, row 1, field 'pain_nrs': 'none' is not a number: 'pain_nrs' is a score the config analyses "
+     "(write n/a for a missing value)"),
+    ("session_score_with_decimal_comma",
+     lambda b: write_table(b / "sub-HC001" / "sub-HC001_sessions.tsv", ["session_id", "pain_vas"],
+                           [("ses-baseline", "4.5"), ("ses-post", "5,5")]),
+     "sub-HC001_sessions.tsv, row 2, field 'pain_vas': '5,5' is not a number: column 'pain_vas' holds numbers (row 1: '4.5'); "
+     "use '.' as the decimal mark"),
+    ("session_score_infinite",
+     lambda b: write_table(b / "sub-HC001" / "sub-HC001_sessions.tsv", ["session_id", "pain_vas"],
+                           [("ses-baseline", "-inf"), ("ses-post", "3")]),
+     "sub-HC001_sessions.tsv, row 1, field 'pain_vas': '-inf' is not a finite number"),
+    # issue 14: sessions tables and folders agree both ways
+    ("listed_session_without_folder",
+     lambda b: write_table(b / "sub-HC001" / "sub-HC001_sessions.tsv", ["session_id"], [("ses-baseline",), ("ses-post",), ("ses-followup",)]),
+     "sub-HC001_sessions.tsv, row 3, field 'session_id': ses-followup is listed but {bids}/sub-HC001/ses-followup does not exist "
+     "(remove the row, or add the session's data)"),
 ]
 
 
@@ -374,9 +407,14 @@ def test_bad_tables_are_errors_naming_file_row_and_column(tmp_path, capsys, case
     bids = _table_study(tmp_path)
     spoil(bids)
     code, out = _validate(capsys, bids)
+    expected = expected.format(bids=bids)
     assert code == 2, out
     assert "painmrs validate: error: " in out and expected in out, out
     assert not (tmp_path / "results").exists()
+    # the workflow's inventory job stops with the same message
+    with pytest.raises(InputError) as info:
+        build_inventory(bids, _config("exclude"))
+    assert expected in str(info.value)
 
 
 def test_empty_study(tmp_path, capsys):

@@ -237,6 +237,12 @@ def build_inventory(bids_dir: str | os.PathLike, config: Mapping, *, read_header
             for session in scanned_sessions:
                 if session not in known:
                     raise InputError(path, "session_id", f"{session} has scans but no row in this sessions table")
+            # and the other way: a listed session needs its folder (BIDS: one row per session
+            # folder); a row without one was ignored silently (issue 14)
+            for i, session in enumerate(table["session_id"], start=1):
+                if not (bids / subject / session).is_dir():
+                    raise InputError(path, "session_id", f"{session} is listed but {bids / subject / session} does not "
+                                     "exist (remove the row, or add the session's data)", row=i)
         else:
             table = pd.DataFrame({"subject": subject, "session_id": scanned_sessions})
         frames.append(table)
