@@ -89,3 +89,26 @@ def test_workflow_plans_no_basis_for_an_acquisition_whose_scans_are_all_excluded
             jobs[parts[0]] = int(parts[1])
     assert jobs.get("basis_set") == 1, out
     assert "basis/megapress" not in out and "basis/press" in out, out
+
+
+@pytest.mark.slow
+def test_workflow_finishes_with_the_good_scans_when_an_acquisition_is_all_excluded(tmp_path):
+    """The whole workflow (about 45 s): it used to stop in basis_set (megapress) with a traceback,
+    leaving no results for the good PRESS scans."""
+    _, config = _study(tmp_path)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    proc = _snakemake(tmp_path, "--cores", "1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = tmp_path / "results"
+    assert not (results / "basis" / "megapress").exists() and (results / "basis" / "press").is_dir()
+    qc = pd.read_csv(results / "qc" / "qc.tsv", sep="\t", keep_default_na=False).set_index("stem")
+    assert qc["scan_qc_pass"].astype(str).to_dict() == {
+        "sub-HC001_acq-press_voi-ACC": "True", "sub-HC002_acq-press_voi-ACC": "True", MEGA: "False"}
+    assert qc.loc[MEGA, "qc_reason"].startswith(
+        f"excluded by the inventory: {tmp_path / 'bids' / 'sub-HC002' / 'mrs' / MEGA}_svs.nii.gz: not a readable NIfTI file")
+    table = pd.read_csv(results / "metabolites.tsv", sep="\t")
+    tnaa = table[(table["metabolite"] == "tNAA") & (table["measure"] == "conc_mM")].set_index("stem")
+    assert sorted(tnaa.index) == ["sub-HC001_acq-press_voi-ACC", "sub-HC002_acq-press_voi-ACC"]
+    assert tnaa["qc_pass"].all()
+    assert "Excluded scans" in (results / "report" / "index.html").read_text(encoding="utf-8")
