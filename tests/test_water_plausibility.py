@@ -117,3 +117,14 @@ def test_processed_spectrum_as_water_is_refused_by_fit(tmp_path, capsys, shared_
     assert code == 2
     assert (f"painmrs fit: error: {water}, field 'water reference': not water: its dominant peak is at 2.01 ppm, "
             "not within 0.4 ppm of water (4.65 ppm): a water-suppressed or processed metabolite file?") in err, err
+
+
+def test_process_refuses_a_swapped_pair(tmp_path, capsys, philips):
+    """`painmrs process` checks the water reference as the workflow's inventory does."""
+    act, ref = philips["02"]
+    code = main(["process", "--metab", str(ref), "--water", str(act), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert (f"painmrs process: error: {act}, field 'water reference': not an unsuppressed water reference: its water "
+            f"peak is 0.0247 x the residual water of its scan {ref}") in err, err
+    assert not (tmp_path / "out").exists()
