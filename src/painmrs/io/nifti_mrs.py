@@ -25,14 +25,15 @@ import numpy as np
 from ..atomic import gzip_bytes, write_bytes
 from ..errors import InputError
 from ..mrs import DIMENSION_TAGS, H2O_PPM, MRSData
-from .deidentify import IDENTIFYING_KEYS, strip_identifiers  # noqa: F401 (re-exported)
+from .deidentify import IDENTIFYING_KEYS, allowed_header, log_dropped, strip_identifiers  # noqa: F401 (re-exported)
 
 NIFTI_MRS_ECODE = 44
 # The standard version we write; readers accept any mrs_vX_Y.
 NIFTI_MRS_INTENT = "mrs_v0_9"
 
 # Header fields that can identify a person or site are dropped from everything painmrs
-# writes (converted data included): outputs must be shareable. The explicit list and the
+# writes (converted data included): outputs must be shareable. Every write keeps only the
+# allow-list of safe keys (painmrs.io.deidentify.allowed_header); the explicit list and the
 # matching rules live in painmrs.io.deidentify (imported above; re-exported here).
 
 
@@ -281,7 +282,10 @@ def to_image(mrs: MRSData) -> nib.Nifti2Image:
             ext[key] = value
     if "SpectralWidth" in ext:
         ext["SpectralWidth"] = 1.0 / mrs.dwell_s
-    payload = json.dumps(strip_identifiers(ext), sort_keys=True).encode("utf-8")
+    dropped: set[str] = set()
+    ext = allowed_header(ext, dropped)  # only keys painmrs knows to be safe (painmrs.io.deidentify)
+    log_dropped(dropped)
+    payload = json.dumps(ext, sort_keys=True).encode("utf-8")
     hdr.extensions.append(nib.nifti1.Nifti1Extension(NIFTI_MRS_ECODE, payload))
     return img
 
