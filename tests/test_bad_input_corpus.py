@@ -585,3 +585,20 @@ def test_dimension_tag_for_a_dropped_singleton_dimension_is_accepted(tmp_path):
     read_back = nifti_mrs.read(path)
     assert read_back.fid.shape == svs.fid.shape
     np.testing.assert_allclose(read_back.fid, svs.fid, rtol=1e-6, atol=1e-6 * np.abs(svs.fid).max())
+
+
+def test_water_reference_at_the_configured_water_echo_time_is_accepted(tmp_path):
+    """A water reference acquired at another TE on purpose: quantify.water_te_s declares it (the
+    relaxation correction then uses it); the inventory checks the header against that value."""
+    bids = _study(tmp_path, "valid", "echo_time=0.144")
+    _, ref = raw_pair(seed=11)  # the other subject's water reference at TE 144 ms too
+    write_variant(bids / "sub-HC001" / "mrs" / f"{GOOD}_mrsref.nii.gz", ref, "echo_time=0.144")
+    config = _config("fail")
+    config["quantify"]["water_te_s"] = 0.144
+    scans = build_inventory(bids, config).scans
+    assert scans["exclusion"].tolist() == ["", ""]
+    config["quantify"]["water_te_s"] = 0.1
+    with pytest.raises(InputError) as info:
+        build_inventory(bids, config)
+    assert str(info.value) == (f"{bids / 'sub-HC001' / 'mrs' / GOOD}_mrsref.nii.gz, field 'EchoTime': water reference TE is "
+                               "144 ms but config quantify.water_te_s is 100 ms")
