@@ -217,7 +217,9 @@ def fit_manifests(wildcards):
 
 
 def batch_basis_dirs(wildcards):
-    acqs = sorted(set(batch_scans(wildcards.batch)["acq"]))
+    """The bases of the batch's usable scans (an acq whose scans are all excluded has none)."""
+    scans = batch_scans(wildcards.batch)
+    acqs = sorted(set(scans.loc[scans["exclusion"] == "", "acq"]))
     return [f"{RESULTS}/basis/{acq}" for acq in acqs]
 
 

@@ -111,6 +111,24 @@ def write_variant(path: Path, mrs: MRSData, kind: str) -> Path:
         return _write_image(path, np.zeros_like(data), dwell, ext)
     if kind == "echo_time_35ms":
         return _write_image(path, data, dwell, {**ext, "EchoTime": 0.035})
+    if kind.startswith("echo_time="):  # EchoTime in s
+        return _write_image(path, data, dwell, {**ext, "EchoTime": float(kind.split("=", 1)[1])})
+    if kind.startswith("repetition_time="):  # RepetitionTime in s
+        return _write_image(path, data, dwell, {**ext, "RepetitionTime": float(kind.split("=", 1)[1])})
+    if kind == "spike":  # one corrupt sample of 1e30 (float32 holds it)
+        data = data.copy()
+        data[0, 0, 0, 100, 1, 3] = 1e30
+        return _write_image(path, data, dwell, ext)
+    if kind.startswith(("shift_ppm=", "broaden_hz=")):
+        # every peak moved by shift_ppm (on the in-memory ppm axis), or an extra Lorentzian
+        # broadening of broaden_hz (FWHM); on disk the data are the conjugate
+        value = float(kind.split("=", 1)[1])
+        t = (np.arange(data.shape[3]) * dwell).reshape(1, 1, 1, -1, 1, 1)
+        if kind.startswith("shift_ppm="):
+            factor = np.exp(-2j * np.pi * value * mrs.spectrometer_mhz * t)
+        else:
+            factor = np.exp(-np.pi * value * t)
+        return _write_image(path, (data * factor).astype(np.complex64), dwell, ext)
     if kind == "real_data":
         return _write_image(path, data.real.astype(np.float32), dwell, ext)
     raise ValueError(kind)

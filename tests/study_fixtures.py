@@ -38,8 +38,11 @@ TE_S = {"press": 0.030, "megapress": 0.068}
 
 
 def tiny_mrs(path: Path, te_s: float, mhz: float = 123.2) -> None:
-    """A valid 16-point NIfTI-MRS file (headers are what the inventory reads)."""
-    fid = np.exp(-np.arange(16) / 4.0).astype(complex)
+    """A valid 16-point NIfTI-MRS file (the inventory reads headers and checks the data). A
+    water reference (``*_mrsref``) is 1000 x larger: the inventory refuses a "water" reference
+    that is not far larger than its scan's residual water."""
+    scale = 1000.0 if "_mrsref" in Path(path).name else 1.0
+    fid = scale * np.exp(-np.arange(16) / 4.0).astype(complex)
     nifti_mrs.write(MRSData(fid=fid, dwell_s=5e-4, spectrometer_mhz=mhz, header={"EchoTime": te_s, "RepetitionTime": 2.0}), path)
 
 

@@ -58,6 +58,8 @@ def _study(root: Path, svs_kind="valid", ref_kind="valid", water=True) -> Path:
         bad = sub == "sub-HC002"
         write_variant(folder / f"{sub}_acq-press_voi-ACC_svs.nii.gz", metab, svs_kind if bad else "valid")
         if water or not bad:
+            if bad and ref_kind == "metabolite_copy":  # the water-suppressed scan given as its water reference
+                ref, ref_kind = metab, "valid"
             write_variant(folder / f"{sub}_acq-press_voi-ACC_mrsref.nii.gz", ref, ref_kind if bad else "valid")
     return bids
 
@@ -123,6 +125,22 @@ SCAN_CASES = [
      "header TE is 35 ms but config sequences.press.te_ms is 30 ms"),
     ("corrupt_water_reference", "valid", "random_bytes", None, "not a readable NIfTI file (corrupt or truncated?)"),
     ("water_reference_nan_frequency", "valid", "frequency=nan", "SpectrometerFrequency", "got nan"),
+    # issue 14: plausibility of the water reference and of the samples ({svs}: the scan's file)
+    ("water_reference_is_the_metabolite_scan", "valid", "metabolite_copy", "water reference",
+     "not an unsuppressed water reference: its water peak is 1 x the residual water of its scan {svs} "
+     "(at least 5 x expected): the metabolite file again, or the two files swapped?"),
+    ("water_reference_not_at_water", "valid", "shift_ppm=-2.6", "water reference",
+     "not water: its dominant peak is at 2.08 ppm, not within 0.4 ppm of water (4.65 ppm)"),
+    ("water_reference_line_too_broad", "valid", "broaden_hz=60", "water reference",
+     "water line 113 Hz (0.92 ppm) wide at half height: more than 0.3 ppm is no usable water reference (shim failure or not water)"),
+    ("water_reference_other_echo_time", "valid", "echo_time=0.144", "EchoTime",
+     "water reference TE is 144 ms but its scan {svs} has TE 30 ms (set quantify.water_te_s if that is intended)"),
+    ("water_reference_other_repetition_time", "valid", "repetition_time=1.5", "RepetitionTime",
+     "water reference TR is 1500 ms but its scan {svs} has TR 2000 ms"),
+    ("metabolite_corrupt_sample", "spike", "valid", "data",
+     "corrupt sample: |x| = 1e+30 at point 100 of trace 11 is"),
+    # (the water reference holds 2 coils x 4 transients: trace 7 is coil 1, transient 3)
+    ("water_reference_corrupt_sample", "valid", "spike", "data", "corrupt sample: |x| = 1e+30 at point 100 of trace 7 is"),
 ]
 SCAN_IDS = [c[0] for c in SCAN_CASES]
 
@@ -149,6 +167,7 @@ def test_bad_scan_fail(tmp_path, case, svs_kind, ref_kind, field, fragment):
     bids = _study(tmp_path, svs_kind, ref_kind)
     error, stage = _fail(tmp_path)
     bad = _bad_file(bids, svs_kind)
+    fragment = fragment.format(svs=bids / "sub-HC002" / "mrs" / f"{BAD}_svs.nii.gz")
     message = str(error)
     # the file and the field are named; a processing failure also names the scan
     assert str(bad) in message and fragment in message, message
@@ -169,6 +188,7 @@ def test_bad_scan_exclude(tmp_path, clean_outputs, case, svs_kind, ref_kind, fie
     bids = _study(tmp_path, svs_kind, ref_kind)
     inv, qc = _run_study(tmp_path, "exclude")
     bad = _bad_file(bids, svs_kind)
+    fragment = fragment.format(svs=bids / "sub-HC002" / "mrs" / f"{BAD}_svs.nii.gz")
     # the bad scan is excluded with its reason; the good one passes, its outputs identical to a clean run's
     assert qc.set_index("stem")["scan_qc_pass"].to_dict() == {GOOD: True, BAD: False}
     reason = qc.set_index("stem").loc[BAD, "qc_reason"]
@@ -348,6 +368,39 @@ TABLE_CASES = [
      "sub-HC001_ses-baseline_acq-press_voi-AC C_svs.nii.gz, field 'voi': 'AC C' is not a label of letters and digits only"),
     ("participants_header_only", lambda b: write_table(b / "participants.tsv", ["participant_id", "group", "age", "sex"], []),
      "participants.tsv: no participants listed"),
+    # issue 14: numbers parsed strictly (these were silent NaNs, or a ValueError after all fitting)
+    ("age_overflowing_float", lambda b: _rewrite_participants(b, [("sub-HC001", "HC", 41, "F", 0), ("sub-HC002", "HC", "1e400", "M", 1),
+                                                                  ("sub-CLBP001", "cLBP", 47, "M", 6)]),
+     "participants.tsv, row 2, field 'age': '1e400' is not a finite number (write n/a for a missing value)"),
+    ("age_infinite", lambda b: _rewrite_participants(b, [("sub-HC001", "HC", "inf", "F", 0), ("sub-HC002", "HC", 52, "M", 1),
+                                                         ("sub-CLBP001", "cLBP", 47, "M", 6)]),
+     "participants.tsv, row 1, field 'age': 'inf' is not a finite number (write n/a for a missing value)"),
+    ("score_with_decimal_comma", lambda b: _rewrite_participants(b, [("sub-HC001", "HC", 41, "F", 0), ("sub-HC002", "HC", 52, "M", 1),
+                                                                     ("sub-CLBP001", "cLBP", 47, "M", "5,5")]),
+     "participants.tsv, row 3, field 'pain_nrs': '5,5' is not a number: column 'pain_nrs' holds numbers (row 1: '0'); "
+     "use '.' as the decimal mark (write n/a for a missing value)"),
+    ("score_as_word", lambda b: _rewrite_participants(b, [("sub-HC001", "HC", 41, "F", 0), ("sub-HC002", "HC", 52, "M", 1),
+                                                          ("sub-CLBP001", "cLBP", 47, "M", "five")]),
+     "participants.tsv, row 3, field 'pain_nrs': 'five' is not a number: column 'pain_nrs' holds numbers (row 1: '0') "
+     "(write n/a for a missing value)"),
+    ("declared_score_all_words", lambda b: _rewrite_participants(b, [("sub-HC001", "HC", 41, "F", "none"), ("sub-HC002", "HC", 52, "M", "n/a"),
+                                                                     ("sub-CLBP001", "cLBP", 47, "M", "severe")]),
+     "participants.tsv, row 1, field 'pain_nrs': 'none' is not a number: 'pain_nrs' is a score the config analyses "
+     "(write n/a for a missing value)"),
+    ("session_score_with_decimal_comma",
+     lambda b: write_table(b / "sub-HC001" / "sub-HC001_sessions.tsv", ["session_id", "pain_vas"],
+                           [("ses-baseline", "4.5"), ("ses-post", "5,5")]),
+     "sub-HC001_sessions.tsv, row 2, field 'pain_vas': '5,5' is not a number: column 'pain_vas' holds numbers (row 1: '4.5'); "
+     "use '.' as the decimal mark"),
+    ("session_score_infinite",
+     lambda b: write_table(b / "sub-HC001" / "sub-HC001_sessions.tsv", ["session_id", "pain_vas"],
+                           [("ses-baseline", "-inf"), ("ses-post", "3")]),
+     "sub-HC001_sessions.tsv, row 1, field 'pain_vas': '-inf' is not a finite number"),
+    # issue 14: sessions tables and folders agree both ways
+    ("listed_session_without_folder",
+     lambda b: write_table(b / "sub-HC001" / "sub-HC001_sessions.tsv", ["session_id"], [("ses-baseline",), ("ses-post",), ("ses-followup",)]),
+     "sub-HC001_sessions.tsv, row 3, field 'session_id': ses-followup is listed but {bids}/sub-HC001/ses-followup does not exist "
+     "(remove the row, or add the session's data)"),
 ]
 
 
@@ -356,9 +409,14 @@ def test_bad_tables_are_errors_naming_file_row_and_column(tmp_path, capsys, case
     bids = _table_study(tmp_path)
     spoil(bids)
     code, out = _validate(capsys, bids)
+    expected = expected.format(bids=bids)
     assert code == 2, out
     assert "painmrs validate: error: " in out and expected in out, out
     assert not (tmp_path / "results").exists()
+    # the workflow's inventory job stops with the same message
+    with pytest.raises(InputError) as info:
+        build_inventory(bids, _config("exclude"))
+    assert expected in str(info.value)
 
 
 def test_empty_study(tmp_path, capsys):
@@ -529,3 +587,20 @@ def test_dimension_tag_for_a_dropped_singleton_dimension_is_accepted(tmp_path):
     read_back = nifti_mrs.read(path)
     assert read_back.fid.shape == svs.fid.shape
     np.testing.assert_allclose(read_back.fid, svs.fid, rtol=1e-6, atol=1e-6 * np.abs(svs.fid).max())
+
+
+def test_water_reference_at_the_configured_water_echo_time_is_accepted(tmp_path):
+    """A water reference acquired at another TE on purpose: quantify.water_te_s declares it (the
+    relaxation correction then uses it); the inventory checks the header against that value."""
+    bids = _study(tmp_path, "valid", "echo_time=0.144")
+    _, ref = raw_pair(seed=11)  # the other subject's water reference at TE 144 ms too
+    write_variant(bids / "sub-HC001" / "mrs" / f"{GOOD}_mrsref.nii.gz", ref, "echo_time=0.144")
+    config = _config("fail")
+    config["quantify"]["water_te_s"] = 0.144
+    scans = build_inventory(bids, config).scans
+    assert scans["exclusion"].tolist() == ["", ""]
+    config["quantify"]["water_te_s"] = 0.1
+    with pytest.raises(InputError) as info:
+        build_inventory(bids, config)
+    assert str(info.value) == (f"{bids / 'sub-HC001' / 'mrs' / GOOD}_mrsref.nii.gz, field 'EchoTime': water reference TE is "
+                               "144 ms but config quantify.water_te_s is 100 ms")

@@ -142,7 +142,8 @@ def test_bad_scan_is_named_and_the_study_table_intact(canary_study):
     bad = qc[qc["stem"] == CORRUPT_STEM]
     assert len(bad) == 1 and bad["scan_qc_pass"].iloc[0].lower() == "false"
     reason = bad["qc_reason"].iloc[0]
-    assert reason.startswith("processing failed") and f"{CORRUPT_STEM}_svs.nii.gz" in reason
+    # the inventory reads each scan's data (issue 14): the truncated file is excluded before any job
+    assert reason.startswith("excluded by the inventory: ") and f"{CORRUPT_STEM}_svs.nii.gz" in reason
     assert re.search("corrupt|truncated", reason), reason
     # The study table: the bad scan contributes no value; every other scan is there, with
     # finite numbers (a tCr ratio at least).
@@ -157,7 +158,7 @@ def test_bad_scan_is_named_and_the_study_table_intact(canary_study):
     logs = "\n".join(p.read_text() for p in (results / "logs" / "process").glob("*.log"))
     assert re.search(rf"ERROR.*{CORRUPT_STEM}", logs)
     html = (results / "report" / "index.html").read_text(encoding="utf-8")
-    assert CORRUPT_STEM in html and "processing failed" in html
+    assert CORRUPT_STEM in html and "excluded by the inventory" in html
 
 
 def test_next_write_removes_a_killed_writes_temporary(tmp_path):

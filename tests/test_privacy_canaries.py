@@ -66,6 +66,10 @@ EXAM = "CANARY_EXAM_31f6"
 PATH_CANARY = "CANARY_PATH_0c5b"
 PRIVATE = "CANARY_PRIVATE_f00d"
 FREE_TEXT = "CANARY_FREETEXT_b16b"
+# Values under keys no deny-list names (issue 14): older DICOM keyword spellings, attribute
+# names written out as text, a tag number, operator / physician spellings, comments and
+# descriptions, a vendor's novel field; only painmrs' allow-list keeps them out.
+UNSEEN = "CANARY_UNSEEN_9e4d"
 
 
 def _date(parts, style):
@@ -92,6 +96,7 @@ def canary_patterns() -> dict[str, list[bytes]]:
         "original_path": [PATH_CANARY],
         "private_field": [PRIVATE],
         "free_text": [FREE_TEXT],
+        "unseen_key": [UNSEEN],
     }
     for label, (y, m, d) in (("birth_date", BIRTH), ("scan_date", SCAN_DATE)):
         patterns[label] = [f"{y}{m}{d}", f"{y}-{m}-{d}", f"{y}.{m}.{d}", f"{y}/{m}/{d}",
@@ -139,7 +144,26 @@ def nifti_mrs_canaries() -> dict:
         "private_site_note": {"Value": PRIVATE, "Description": "site-private field"},
         "AdditionalInformation": {"Value": f"{FREE_TEXT} (patient note)", "Description": "jMRUI free text"},
         "PulseSequenceFile": {"Value": "%SiemensSeq%\\svs_se", "Description": "Sequence binary path."},
+        **UNSEEN_KEYS,
     }
+
+
+#: Keys the deny-list (painmrs.io.deidentify.IDENTIFYING_KEYS) has never seen.
+UNSEEN_KEYS = {
+    "PatientsName": f"{UNSEEN}_1",  # ACR-NEMA / older keyword spelling of PatientName
+    "Patient's Birth Date": f"{UNSEEN}_2",  # DICOM attribute name written out as text
+    "(0010,0010)": f"{UNSEEN}_3",  # a DICOM tag as the key
+    "OperatorName": f"{UNSEEN}_4",
+    "ReferringPhysician": f"{UNSEEN}_5",
+    "PerformingPhysiciansName": f"{UNSEEN}_6",
+    "ImageComments": f"{UNSEEN}_7 (seen by Dr X)",
+    "SeriesDescription": f"PRESS {UNSEEN}_8",
+    "StudyComments": f"{UNSEEN}_9",
+    "RequestingService": f"{UNSEEN}_10",
+    "ScannerSiteNotes": {"Note": f"{UNSEEN}_11", "Shim": "auto"},
+    "dim_5_header": {"OperatorComment": f"{UNSEEN}_12"},
+    "ProcessingApplied": [{"Program": "scanner", "Method": "Signal averaging", "Operator": f"{UNSEEN}_13"}],
+}
 
 
 # ---- planting canaries -----------------------------------------------------------------------
@@ -507,6 +531,39 @@ def test_participant_labels_pass_through(canary_study):
     assert "sub-HC001" in html
 
 
+def test_allow_list_drops_keys_never_seen(caplog):
+    """What painmrs writes is an allow-list: keys no deny-list names are dropped (their names,
+    never their values, are logged once); standard acquisition keys, dimension tags and the
+    processing history are kept."""
+    import logging
+
+    from painmrs.io.deidentify import allowed_header, identifying_paths, is_identifying, log_dropped
+
+    assert not any(is_identifying(k) for k in UNSEEN_KEYS if k not in ("dim_5_header", "ProcessingApplied"))
+    header = nifti_mrs_canaries() | {"EchoTime": 0.03, "RepetitionTime": 2.0, "PatientPosition": "HFS",
+                                      "SequenceName": "PRESS", "dim_5": "DIM_COIL", "PulseSequenceType": "PRESS",
+                                      "SpectrometerFrequency": [123.2], "ResonantNucleus": ["1H"]}
+    header["ProcessingApplied"] = UNSEEN_KEYS["ProcessingApplied"] + [
+        {"Program": "painmrs", "Version": "1", "Method": "RF coil combination", "Details": "{}"}]
+    dropped: set[str] = set()
+    clean = allowed_header(header, dropped)
+    assert clean == {
+        "EchoTime": 0.03, "RepetitionTime": 2.0, "PatientPosition": "HFS", "SequenceName": "PRESS", "dim_5": "DIM_COIL",
+        "PulseSequenceType": "PRESS", "SpectrometerFrequency": [123.2], "ResonantNucleus": ["1H"],
+        "dim_5_header": {},
+        "ProcessingApplied": [{"Program": "scanner", "Method": "Signal averaging"},
+                              {"Program": "painmrs", "Version": "1", "Method": "RF coil combination", "Details": "{}"}],
+    }
+    assert not find_canaries([], [json.dumps(clean)]) and identifying_paths(clean) == []
+    assert {"PatientsName", "Patient's Birth Date", "(0010,0010)", "ImageComments", "ScannerSiteNotes",
+            "dim_5_header.OperatorComment", "ProcessingApplied[].Operator", "PatientName", "SiemensTwixHeader"} <= dropped
+    with caplog.at_level(logging.INFO, logger="painmrs"):
+        log_dropped(dropped)
+        log_dropped(dropped)  # once per process
+    assert caplog.text.count("header keys not on painmrs' allow-list, dropped from the outputs: ") == 1
+    assert "PatientsName" in caplog.text and UNSEEN not in caplog.text and NAME not in caplog.text
+
+
 def test_deidentify_list_covers_standard_and_vendor_keys():
     from nifti_mrs.definitions import standard_defined
 
@@ -516,8 +573,11 @@ def test_deidentify_list_covers_standard_and_vendor_keys():
     assert all(is_identifying(k) for k in marked | {"PatientSex", "PatientWeight", "InstitutionName"})
     for kept in ("PatientPosition", "EchoTime", "Manufacturer", "ManufacturersModelName", "ProcessingApplied"):
         assert not is_identifying(kept), kept
-    header = nifti_mrs_canaries() | {"EchoTime": 0.03, "PatientPosition": "HFS"}
+    known = {k: v for k, v in nifti_mrs_canaries().items() if k not in UNSEEN_KEYS}
+    header = known | {"EchoTime": 0.03, "PatientPosition": "HFS"}
     clean = strip_identifiers(header)
     assert clean["EchoTime"] == 0.03 and clean["PatientPosition"] == "HFS"
     assert clean["VendorSeries"] == [{}] and clean["SiemensTwixHeader"] == {"Meas": {}, "Dicom": {}}
     assert not find_canaries([], [json.dumps(clean)])
+    # a deny-list passes what it does not know: why every write also applies the allow-list
+    assert {label for _, label, _ in find_canaries([], [json.dumps(strip_identifiers(UNSEEN_KEYS))])} == {"unseen_key"}

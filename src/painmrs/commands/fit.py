@@ -47,6 +47,9 @@ def read_spectrum(path: str, *, dwell_s=None, mhz=None, te_s=None):
         mrs = read_jmrui_text(p, echo_time_s=te_s)
     else:
         raise InputError(p, None, "unknown spectrum format (expected .nii/.nii.gz, .RAW/.H2O or jMRUI .txt)")
+    from ..io.nifti_mrs import check_samples
+
+    check_samples(mrs.fid, p)  # a corrupt sample (NIfTI-MRS files are checked on read already)
     if mrs.fid.ndim > 1:
         bad = [t for t in mrs.dim_tags if t not in ("DIM_DYN", "DIM_MEAS")]
         if bad:
@@ -72,6 +75,12 @@ def run(args: argparse.Namespace) -> int:
     tr_s = args.tr / 1000.0 if args.tr is not None else None
     data = read_spectrum(args.data, dwell_s=args.dwell, mhz=args.frequency, te_s=te_s)
     water = read_spectrum(args.water, dwell_s=args.dwell, mhz=args.frequency, te_s=te_s) if args.water else None
+    if water is not None:
+        from ..quantify.plausibility import check_water_reference
+
+        # the water reference must be water, of this scan (a metabolite file given as its own
+        # water reference gave tNAA 2,730 mM, exit 0: issue 14)
+        check_water_reference(water, data, water_te_s=te_s, water_tr_s=tr_s)
     basis = load_basis(args.basis)
     if args.mm:
         basis = with_macromolecules(basis)

@@ -41,6 +41,10 @@ def run(args: argparse.Namespace) -> int:
         options = dataclasses.replace(options, sequence=args.sequence)
     metab = nifti_mrs.read(args.metab)
     water = nifti_mrs.read(args.water) if args.water else None
+    if water is not None:  # as the workflow's inventory checks it (issue 14)
+        from ..quantify.plausibility import check_water_reference
+
+        check_water_reference(nifti_mrs.check_time_axis(water), metab)
     stem = args.stem or default_stem(args.metab)
     scan = process_scan(metab, water, options, stem=stem)
     paths = write_processed(scan, args.out, stem)

@@ -24,6 +24,15 @@ supine) is acquisition geometry and is kept, as are ``Manufacturer``,
 checklist; they identify a scanner model, not a person or site).
 
 Participant labels (``sub-<label>``) are pseudonyms chosen by the study and pass through.
+
+On top of that list, what painmrs *writes* is an allow-list (:func:`allowed_header`, used by
+every NIfTI-MRS write): only the keys painmrs knows to be safe reach an output (the NIfTI-MRS
+standard's acquisition keys, the dimension tags and their info/headers, the processing history,
+and the few BIDS acquisition keys painmrs reads: ``SAFE_KEYS``). Anything else (older DICOM
+keyword spellings, DICOM attribute names written out as text, operator names, free-text
+comments and descriptions, a vendor field nobody has listed yet) is dropped: the DICOM PS3.15
+basic profile removes such attributes, and a deny-list only removes what it knows. The dropped
+key names (never their values) are logged once per process.
 """
 
 from __future__ import annotations
@@ -240,3 +249,78 @@ def identifying_paths(header: Any, prefix: str = "") -> list[str]:
         for i, value in enumerate(header):
             found += identifying_paths(value, f"{prefix}[{i}].")
     return found
+
+
+# ---- the allow-list of what painmrs writes ----------------------------------------------------
+#: NIfTI-MRS standard-defined keys (v0.11) that describe the acquisition or its processing, not
+#: the person, the site or the date (those are in NIFTI_MRS_KEYS above).
+SAFE_STANDARD_KEYS = frozenset(
+    {
+        "SpectrometerFrequency", "ResonantNucleus",
+        "EchoTime", "RepetitionTime", "InversionTime", "MixingTime", "ExcitationFlipAngle",
+        "TxOffset", "RxOffset", "SpecFreqChemShift", "SpectralWidth", "VOI", "WaterSuppressed",
+        "WaterSuppressionType", "SequenceTriggered", "SequenceName", "ProtocolName", "EditPulse",
+        "EditCondition", "kSpace", "Manufacturer", "ManufacturersModelName", "SoftwareVersions",
+        "TxCoil", "RxCoil", "PatientPosition", "ConversionMethod", "ProcessingApplied",
+    }
+)
+#: BIDS MRS sidecar acquisition keys that painmrs reads (sequence detection, the MRSinMRS
+#: checklist of the report).
+SAFE_BIDS_KEYS = frozenset(
+    {"PulseSequenceType", "PulseSequenceName", "TransmitCoilName", "ReceiveCoilName", "NumberOfTransients", "Averages"}
+)
+SAFE_KEYS = SAFE_STANDARD_KEYS | SAFE_BIDS_KEYS
+#: dim_5..dim_7 and their _info / _header (the dimension tags and what each index means).
+_DIM_KEY = re.compile(r"^dim_[5-7](_info|_header)?$")
+#: Keys of one ProcessingApplied entry (the standard's structure).
+PROCESSING_ENTRY_KEYS = frozenset({"Time", "Program", "Version", "Method", "Details"})
+_LOGGED: set[str] = set()
+
+
+def _drop(key: str, where: str, dropped: set[str] | None) -> None:
+    if dropped is not None:
+        dropped.add(f"{where}{key}")
+
+
+def allowed_header(header: dict, dropped: set[str] | None = None) -> dict:
+    """The header extension reduced to the allow-list (``SAFE_KEYS``, the ``dim_N`` keys and the
+    processing history), identifying keys removed at any depth inside what is kept. The names
+    of dropped keys (dotted, never their values) are added to ``dropped``."""
+    out = {}
+    for key, value in header.items():
+        if is_identifying(key) or not (key in SAFE_KEYS or _DIM_KEY.match(str(key))):
+            _drop(key, "", dropped)
+            continue
+        if str(key).endswith("_header") and isinstance(value, dict):
+            kept = {}
+            for k, v in value.items():  # the header of one dimension: standard keys only
+                if k in SAFE_KEYS and not is_identifying(k):
+                    kept[k] = strip_identifiers(v)
+                else:
+                    _drop(k, f"{key}.", dropped)
+            value = kept
+        elif key == "ProcessingApplied" and isinstance(value, list):
+            entries = []
+            for entry in value:
+                if isinstance(entry, dict):
+                    for k in entry:
+                        if k not in PROCESSING_ENTRY_KEYS:
+                            _drop(k, "ProcessingApplied[].", dropped)
+                    entry = {k: strip_identifiers(v) for k, v in entry.items() if k in PROCESSING_ENTRY_KEYS}
+                entries.append(entry)
+            value = entries
+        else:
+            value = strip_identifiers(value)
+        out[key] = value
+    return out
+
+
+def log_dropped(dropped: set[str], log=None) -> None:
+    """Log the names of dropped header keys, each once per process (key names only)."""
+    import logging
+
+    new = sorted(dropped - _LOGGED)
+    if new:
+        _LOGGED.update(new)
+        (log or logging.getLogger("painmrs.deidentify")).info(
+            "header keys not on painmrs' allow-list, dropped from the outputs: %s", ", ".join(new))

@@ -25,14 +25,15 @@ import numpy as np
 from ..atomic import gzip_bytes, write_bytes
 from ..errors import InputError
 from ..mrs import DIMENSION_TAGS, H2O_PPM, MRSData
-from .deidentify import IDENTIFYING_KEYS, strip_identifiers  # noqa: F401 (re-exported)
+from .deidentify import IDENTIFYING_KEYS, allowed_header, log_dropped, strip_identifiers  # noqa: F401 (re-exported)
 
 NIFTI_MRS_ECODE = 44
 # The standard version we write; readers accept any mrs_vX_Y.
 NIFTI_MRS_INTENT = "mrs_v0_9"
 
 # Header fields that can identify a person or site are dropped from everything painmrs
-# writes (converted data included): outputs must be shareable. The explicit list and the
+# writes (converted data included): outputs must be shareable. Every write keeps only the
+# allow-list of safe keys (painmrs.io.deidentify.allowed_header); the explicit list and the
 # matching rules live in painmrs.io.deidentify (imported above; re-exported here).
 
 
@@ -46,6 +47,13 @@ MAX_SPECTROMETER_MHZ = 1500.0
 # ~1. Water-suppressed metabolite scans at low SNR can be as flat as 1.04 per coil, so only
 # water references are checked (painmrs.jobs.process).
 MIN_TIME_AXIS_DECAY = 1.5
+# A corrupt sample: |x| above this many times the largest of its SPIKE_NEIGHBOURS neighbours on
+# each side in the same trace. A FID's envelope is smooth (it decays over tens of points even
+# for a 30 Hz line at 4 kHz), and one noise sample 1000 x its 16 neighbours' maximum is out of
+# reach of Gaussian noise; one point of 1e30 in a FID gave tCr 1.8e31 mM with qc_pass true
+# (issue 14). Real data in shared/data: at most 2.4 (Philips, Siemens 3 T and 7 T, 32 coils).
+SPIKE_FACTOR = 1000.0
+SPIKE_NEIGHBOURS = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +170,7 @@ def read(path: str | os.PathLike) -> MRSData:
         raise InputError(src, "data", f"contains NaN or Inf values ({bad} of {fid.size} points)")
     if not np.any(fid):
         raise InputError(src, "data", "all values are zero (empty acquisition)")
+    check_samples(fid, src)
     header = {
         k: v
         for k, v in ext.items()
@@ -185,6 +194,39 @@ def read(path: str | os.PathLike) -> MRSData:
         ppm_reference=H2O_PPM,
         source=src,
     )
+
+
+def sample_outliers(fid: np.ndarray, factor: float = SPIKE_FACTOR, neighbours: int = SPIKE_NEIGHBOURS):
+    """(point, trace, |x| / neighbour maximum) of the worst sample of ``fid`` (time axis first)
+    relative to the largest magnitude among its ``neighbours`` neighbours on each side, or None
+    when no sample exceeds ``factor`` times that (see SPIKE_FACTOR)."""
+    mag = np.abs(fid.reshape(fid.shape[0], -1)).astype(np.float64)
+    n = mag.shape[0]
+    if n < 3:
+        return None
+    around = np.zeros_like(mag)
+    for k in range(1, min(neighbours, n - 1) + 1):
+        around[k:] = np.maximum(around[k:], mag[:-k])
+        around[:-k] = np.maximum(around[:-k], mag[k:])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(mag > 0, mag / around, 0.0)
+    point, trace = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+    worst = float(ratio[point, trace])
+    return (int(point), int(trace), worst) if worst > factor else None
+
+
+def check_samples(fid: np.ndarray, src) -> None:
+    """Refuse data with an absurd sample (a corrupt point: see SPIKE_FACTOR)."""
+    found = sample_outliers(fid)
+    if found is not None:
+        point, trace, ratio = found
+        value = np.abs(fid.reshape(fid.shape[0], -1)[point, trace])
+        where = f"point {point} of trace {trace}" if fid.ndim > 1 else f"point {point}"
+        raise InputError(
+            src, "data",
+            f"corrupt sample: |x| = {value:.3g} at {where} is {ratio:.3g} x the largest of its "
+            f"{SPIKE_NEIGHBOURS} neighbours on each side (limit {SPIKE_FACTOR:g} x)",
+        )
 
 
 def time_axis_decay(mrs: MRSData) -> float:
@@ -240,7 +282,10 @@ def to_image(mrs: MRSData) -> nib.Nifti2Image:
             ext[key] = value
     if "SpectralWidth" in ext:
         ext["SpectralWidth"] = 1.0 / mrs.dwell_s
-    payload = json.dumps(strip_identifiers(ext), sort_keys=True).encode("utf-8")
+    dropped: set[str] = set()
+    ext = allowed_header(ext, dropped)  # only keys painmrs knows to be safe (painmrs.io.deidentify)
+    log_dropped(dropped)
+    payload = json.dumps(ext, sort_keys=True).encode("utf-8")
     hdr.extensions.append(nib.nifti1.Nifti1Extension(NIFTI_MRS_ECODE, payload))
     return img
 

@@ -77,17 +77,32 @@ def write_batch_slices(scans: pd.DataFrame, folder, n_batches: int, bids_dir=Non
     return _sync_folder(Path(folder), texts)
 
 
-def write_basis_slices(scans: pd.DataFrame, folder) -> list[str]:
+def acquisitions_without_usable_scans(scans: pd.DataFrame) -> list[str]:
+    """Acq labels all of whose scans the inventory excluded (``on_bad_scan: exclude``): their
+    basis set and fits are skipped, not built on an excluded scan."""
+    if "exclusion" not in scans.columns:
+        return []
+    usable = set(scans.loc[scans["exclusion"] == "", "acq"])
+    return sorted(set(scans["acq"]) - usable)
+
+
+def write_basis_slices(scans: pd.DataFrame, folder, log: logging.Logger | None = None) -> list[str]:
     """Per acquisition: the sample scan its basis is simulated on. The previous sample is kept
     while it is still a usable scan of the study (a new participant never moves it); else the
-    first usable scan (the inventory lists usable scans first)."""
+    first usable scan (the inventory lists usable scans first). An acquisition without a usable
+    scan gets no slice (its basis stage is skipped: the workflow asks for the bases of usable
+    scans only) and a warning in the log; its scans' reasons are in the QC table."""
     folder = Path(folder)
+    log = log or logging.getLogger("painmrs.inventory")
     usable = scans[scans["exclusion"] == ""] if "exclusion" in scans.columns else scans
     texts = {}
     for acq in sorted(set(scans["acq"])):
         rows = usable[usable["acq"] == acq]
         if rows.empty:
-            rows = scans[scans["acq"] == acq]
+            n = int((scans["acq"] == acq).sum())
+            log.warning("acq-%s: all %d scan(s) excluded (execution.on_bad_scan: exclude): its basis set and fits "
+                        "are skipped", acq, n)
+            continue
         pick = rows.iloc[[0]]
         old = folder / f"{acq}.tsv"
         if old.is_file():

@@ -44,9 +44,12 @@ def _scan_header(path: Path):
     return read_header(path)
 
 
-def _check_scan(bids: Path, row, sequences: Mapping) -> tuple[float, float]:
+def _check_scan(bids: Path, row, sequences: Mapping, timing: Mapping | None = None) -> tuple[float, float]:
     """(TE in ms, frequency in MHz) of one scan after checking its (and its water
-    reference's) header; ``InputError`` naming the file and field otherwise."""
+    reference's) header and data; ``InputError`` naming the file and field otherwise."""
+    from ..io.nifti_mrs import check_time_axis, read
+    from ..quantify.plausibility import check_water_reference
+
     path = bids / row.svs
     info = _scan_header(path)
     mhz = info.spectrometer_mhz
@@ -70,20 +73,37 @@ def _check_scan(bids: Path, row, sequences: Mapping) -> tuple[float, float]:
             raise InputError(
                 ref, "SpectrometerFrequency", f"{ref_mhz:g} MHz but its scan {row.svs} has {mhz:g} MHz: not the same scanner"
             )
+    # The data (NaN/Inf, all-zero, corrupt samples, truncated files), so that `painmrs validate`
+    # and the workflow agree; then the water reference must be water, of this scan's TE/TR
+    # (painmrs.quantify.plausibility).
+    metab = read(path)
+    if row.mrsref:
+        water = check_time_axis(read(bids / row.mrsref))
+        check_water_reference(water, metab, **dict(timing or {}))
     return te_ms, mhz
 
 
-def check_headers(bids: Path, scans: pd.DataFrame, sequences: Mapping, on_bad_scan: str = "fail", log=None) -> pd.DataFrame:
-    """Read every scan's header: it must be valid NIfTI-MRS (:func:`painmrs.io.nifti_mrs.read_header`),
-    TE must match the config's sequence (the basis set is simulated for that TE), and a water
-    reference must come from the same scanner frequency. Adds ``te_ms``, ``spectrometer_mhz``
+def water_timing(config: Mapping) -> dict:
+    """The configured water reference TE/TR (``quantify.water_te_s``/``water_tr_s``, seconds),
+    when the water reference is acquired with other timings than its scans."""
+    section = config.get("quantify") or {}
+    return {key: float(section[key]) for key in ("water_te_s", "water_tr_s") if section.get(key) is not None}
+
+
+def check_headers(bids: Path, scans: pd.DataFrame, sequences: Mapping, on_bad_scan: str = "fail", log=None,
+                  timing: Mapping | None = None) -> pd.DataFrame:
+    """Read every scan's header and data: it must be valid NIfTI-MRS (:func:`painmrs.io.nifti_mrs.read`:
+    no NaN/Inf, all-zero or corrupt samples), TE must match the config's sequence (the basis set is
+    simulated for that TE), and a water reference must come from the same scanner frequency, be
+    water and match the scan's TE/TR (:func:`painmrs.quantify.plausibility.check_water_reference`;
+    ``timing``: the configured water TE/TR, :func:`water_timing`). Adds ``te_ms``, ``spectrometer_mhz``
     and ``exclusion`` columns. A bad scan raises ``InputError`` (``on_bad_scan: fail``) or is
     kept with the error as its ``exclusion`` reason (``exclude``); later stages skip it."""
     log = log or logging.getLogger("painmrs.inventory")
     te_col, mhz_col, reasons = [], [], []
     for row in scans.itertuples():
         try:
-            te_ms, mhz = _check_scan(bids, row, sequences)
+            te_ms, mhz = _check_scan(bids, row, sequences, timing)
             reason = ""
         except InputError as exc:
             if on_bad_scan != "exclude":
@@ -191,7 +211,7 @@ def build_inventory(bids_dir: str | os.PathLike, config: Mapping, *, read_header
         if row.region not in regions:
             raise InputError(bids / row.svs, "voi", f"{row.region!r} is not a declared region (config regions: {', '.join(regions)})")
     if read_headers:
-        scans = check_headers(bids, scans, config["sequences"], bad_scan_policy(config), log)
+        scans = check_headers(bids, scans, config["sequences"], bad_scan_policy(config), log, water_timing(config))
         if not (scans["exclusion"] == "").any():
             raise InputError(bids, None, f"every scan is excluded ({len(scans)}); first: {scans['exclusion'].iloc[0]}")
 
@@ -217,6 +237,12 @@ def build_inventory(bids_dir: str | os.PathLike, config: Mapping, *, read_header
             for session in scanned_sessions:
                 if session not in known:
                     raise InputError(path, "session_id", f"{session} has scans but no row in this sessions table")
+            # and the other way: a listed session needs its folder (BIDS: one row per session
+            # folder); a row without one was ignored silently (issue 14)
+            for i, session in enumerate(table["session_id"], start=1):
+                if not (bids / subject / session).is_dir():
+                    raise InputError(path, "session_id", f"{session} is listed but {bids / subject / session} does not "
+                                     "exist (remove the row, or add the session's data)", row=i)
         else:
             table = pd.DataFrame({"subject": subject, "session_id": scanned_sessions})
         frames.append(table)

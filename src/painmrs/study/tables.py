@@ -28,22 +28,55 @@ COLUMN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 TEXT_COLUMNS = {"participant_id", "group", "sex", "session_id", "study", "arm", "time", "period", "sequence_order", "treatment"}
 
 
+def _number(value: str) -> float | None:
+    """The cell as a float, or None when it is not a number."""
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
 def _coerce(value: str, column: str):
     if value.strip() in MISSING:
         return None
     if column in TEXT_COLUMNS:
         return value
-    try:
-        number = float(value)
-    except ValueError:
+    number = _number(value)
+    if number is None:
         return value
-    if not math.isfinite(number):
-        return None
     return int(number) if number.is_integer() and re.fullmatch(r"[+-]?\d+", value.strip()) else number
 
 
-def read_tsv(path: str | os.PathLike, required: list[str]) -> list[dict]:
-    """Rows of a BIDS TSV as dicts (typed cells); checks header, columns and row lengths."""
+def _check_numbers(path, header: list[str], cells: list[list[str]], numeric: set[str]) -> None:
+    """Numeric cells are parsed strictly (issue 14): no silent NaN for ``1e400`` or ``inf``, and
+    in a column of numbers (or a declared score column) every cell is a number: ``5,5`` or
+    ``five`` would otherwise reach the statistics as text and fail there, after all fitting.
+    Columns whose cells are all text (handedness, site names ...) stay text. ``age`` is typed
+    by the schema (its text cells are reported there)."""
+    for j, col in enumerate(header):
+        if col in TEXT_COLUMNS:
+            continue
+        values = [(i, row[j].strip()) for i, row in enumerate(cells, start=1) if row[j].strip() not in MISSING]
+        parsed = [(i, v, _number(v)) for i, v in values]
+        for i, v, number in parsed:
+            if number is not None and not math.isfinite(number):
+                raise InputError(path, col, f"{v!r} is not a finite number (write n/a for a missing value)", row=i)
+        if col == "age":
+            continue
+        numbers = [x for x in parsed if x[2] is not None]
+        if not numbers and col not in numeric:
+            continue
+        for i, v, number in parsed:
+            if number is None:
+                why = (f"column {col!r} holds numbers (row {numbers[0][0]}: {numbers[0][1]!r})" if numbers
+                       else f"{col!r} is a score the config analyses")
+                hint = "; use '.' as the decimal mark" if re.fullmatch(r"[+-]?\d+,\d+", v) else ""
+                raise InputError(path, col, f"{v!r} is not a number: {why}{hint} (write n/a for a missing value)", row=i)
+
+
+def read_tsv(path: str | os.PathLike, required: list[str], numeric: set[str] | frozenset = frozenset()) -> list[dict]:
+    """Rows of a BIDS TSV as dicts (typed cells); checks header, columns, row lengths and
+    numbers (``numeric``: columns that must hold numbers, e.g. the config's scores)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, None, "table does not exist")
@@ -71,12 +104,32 @@ def read_tsv(path: str | os.PathLike, required: list[str]) -> list[dict]:
     for col in required:
         if col not in header:
             raise InputError(path, col, f"required column is missing (header has: {', '.join(header)})", row="header")
-    rows = []
+    table = []
     for i, cells in enumerate(reader, start=1):
         if len(cells) != len(header):
             raise InputError(path, None, f"has {len(cells)} cells but the header has {len(header)} columns", row=i)
-        rows.append({col: _coerce(cell, col) for col, cell in zip(header, cells)})
-    return rows
+        table.append(cells)
+    _check_numbers(path, header, table, set(numeric))
+    return [{col: _coerce(cell, col) for col, cell in zip(header, cells)} for cells in table]
+
+
+def score_columns(config: Mapping) -> set[str]:
+    """Columns the config analyses as numeric scores (``analysis.families.*.scores``,
+    ``stats.correlation.scores``, ``stats.longitudinal[*].change_scores``)."""
+    def listed(value):
+        return {value} if isinstance(value, str) else {str(v) for v in value} if isinstance(value, (list, tuple)) else set()
+
+    found: set[str] = set()
+    for family in ((config.get("analysis") or {}).get("families") or {}).values():
+        if isinstance(family, Mapping):
+            found |= listed(family.get("scores"))
+    stats = config.get("stats") or {}
+    if isinstance(stats.get("correlation"), Mapping):
+        found |= listed(stats["correlation"].get("scores"))
+    for study in stats.get("longitudinal") or []:
+        if isinstance(study, Mapping):
+            found |= listed(study.get("change_scores"))
+    return found
 
 
 def _check_rows(path, rows: list[dict], schema_name: str) -> None:
@@ -99,7 +152,7 @@ def _duplicates(path, rows: list[dict], column: str) -> None:
 
 def load_participants(path: str | os.PathLike, config: Mapping) -> pd.DataFrame:
     """participants.tsv as a DataFrame (one row per participant), validated against the config."""
-    rows = read_tsv(path, ["participant_id", "group", "age", "sex"])
+    rows = read_tsv(path, ["participant_id", "group", "age", "sex"], score_columns(config))
     if not rows:
         raise InputError(path, None, "no participants listed")
     _check_rows(path, rows, "participants.schema.yaml")
@@ -119,7 +172,7 @@ def sessions_path(bids_dir: str | os.PathLike, subject: str) -> Path:
 
 def load_sessions(path: str | os.PathLike, subject: str, config: Mapping) -> pd.DataFrame:
     """One subject's sessions table, validated; adds a ``subject`` column first."""
-    rows = read_tsv(path, ["session_id"])
+    rows = read_tsv(path, ["session_id"], score_columns(config))
     _check_rows(path, rows, "sessions.schema.yaml")
     _duplicates(path, rows, "session_id")
     designs = (config.get("analysis") or {}).get("designs") or {}
