@@ -64,7 +64,8 @@ def inventory_param():
     """
     import json
 
-    sections = ("groups", "regions", "sequences", "analysis", "stats")
+    # (quantify: a configured water_te_s / water_tr_s is what the water references are checked against)
+    sections = ("groups", "regions", "sequences", "analysis", "stats", "quantify")
     chosen = {name: config.get(name) for name in sections}
     chosen["execution"] = {"on_bad_scan": STUDY.execution.on_bad_scan}
     return json.dumps(chosen, sort_keys=True)
