@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     data = read_spectrum(args.data, dwell_s=args.dwell, mhz=args.frequency, te_s=te_s)
     water = read_spectrum(args.water, dwell_s=args.dwell, mhz=args.frequency, te_s=te_s) if args.water else None
     if water is not None:
-        from ..quantify.plausibility import check_water_reference
+        from ..study.plausibility import check_water_reference
 
         # the water reference must be water, of this scan (a metabolite file given as its own
         # water reference gave tNAA 2,730 mM, exit 0: issue 14)

@@ -48,7 +48,7 @@ def _check_scan(bids: Path, row, sequences: Mapping, timing: Mapping | None = No
     """(TE in ms, frequency in MHz) of one scan after checking its (and its water
     reference's) header and data; ``InputError`` naming the file and field otherwise."""
     from ..io.nifti_mrs import check_time_axis, read
-    from ..quantify.plausibility import check_water_reference
+    from .plausibility import check_water_reference
 
     path = bids / row.svs
     info = _scan_header(path)
@@ -75,7 +75,7 @@ def _check_scan(bids: Path, row, sequences: Mapping, timing: Mapping | None = No
             )
     # The data (NaN/Inf, all-zero, corrupt samples, truncated files), so that `painmrs validate`
     # and the workflow agree; then the water reference must be water, of this scan's TE/TR
-    # (painmrs.quantify.plausibility).
+    # (painmrs.study.plausibility).
     metab = read(path)
     if row.mrsref:
         water = check_time_axis(read(bids / row.mrsref))
@@ -95,7 +95,7 @@ def check_headers(bids: Path, scans: pd.DataFrame, sequences: Mapping, on_bad_sc
     """Read every scan's header and data: it must be valid NIfTI-MRS (:func:`painmrs.io.nifti_mrs.read`:
     no NaN/Inf, all-zero or corrupt samples), TE must match the config's sequence (the basis set is
     simulated for that TE), and a water reference must come from the same scanner frequency, be
-    water and match the scan's TE/TR (:func:`painmrs.quantify.plausibility.check_water_reference`;
+    water and match the scan's TE/TR (:func:`painmrs.study.plausibility.check_water_reference`;
     ``timing``: the configured water TE/TR, :func:`water_timing`). Adds ``te_ms``, ``spectrometer_mhz``
     and ``exclusion`` columns. A bad scan raises ``InputError`` (``on_bad_scan: fail``) or is
     kept with the error as its ``exclusion`` reason (``exclude``); later stages skip it."""
