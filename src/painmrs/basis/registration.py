@@ -55,7 +55,8 @@ SPREAD_TOLERANCE_HZ = 4.0
 DATA_TOLERANCE_HZ = 5.0
 #: Names of components that are not metabolites (compared case-insensitively).
 NON_METABOLITES = ("H2O", "water")
-#: Search half-window for the first singlet (NAA, else tCr) around its nominal shift (ppm).
+#: Search half-window for a basis singlet around its nominal shift (ppm), and for the data's
+#: first (NAA, else tCr) around the basis' (the others then within 0.04 ppm of where it says).
 ANCHOR_WINDOW_PPM = 0.3
 
 _log = logging.getLogger("painmrs.basis")
@@ -122,21 +123,13 @@ def _singlet_fids(basis: BasisSet) -> list[tuple[str, np.ndarray, float]]:
 
 
 def basis_singlets(basis: BasisSet) -> dict[str, float]:
-    """Measured ppm (on the basis' own axis) of each reference singlet the basis holds: the
-    first (NAA, else tCr) within +-:data:`ANCHOR_WINDOW_PPM` of its nominal shift, the others
-    where that offset puts them (+-0.04 ppm)."""
+    """Measured ppm (on the basis' own axis) of each reference singlet the basis holds, each
+    the tallest line of its components within +-:data:`ANCHOR_WINDOW_PPM` of its nominal shift."""
     mhz, ref = basis.spectrometer_mhz, basis.ppm_reference
     out: dict[str, float] = {}
-    offset = None
     for label, fid, nominal in _singlet_fids(basis):
         spec, freq = _spectrum(fid, basis.dwell_s)
-        if offset is None:
-            hz = _peak_hz(spec, freq, (nominal - ref) * mhz, ANCHOR_WINDOW_PPM * mhz)
-            if hz is None:
-                return out
-            offset = ref + hz / mhz - nominal
-        else:
-            hz = _peak_hz(spec, freq, (nominal + offset - ref) * mhz, 0.04 * mhz)
+        hz = _peak_hz(spec, freq, (nominal - ref) * mhz, ANCHOR_WINDOW_PPM * mhz)
         if hz is not None:
             out[label] = ref + hz / mhz
     return out
@@ -200,8 +193,9 @@ def _register_ppm(basis: BasisSet, record: dict, repair: bool, log) -> tuple[Bas
     if not _singlet_fids(basis):
         record["registration"] = "not checked: no NAA, Cr/PCr or PCh/GPC component"
         return basis, record
-    if not found:
-        label, _, ppm = _singlet_fids(basis)[0]
+    missing = [(label, ppm) for label, _, ppm in _singlet_fids(basis) if label not in found]
+    if missing:
+        label, ppm = missing[0]
         raise InputError(src, "basis ppm registration",
                          f"the {label} singlet is not within {ANCHOR_WINDOW_PPM:g} ppm of {ppm:g} ppm on the basis' ppm "
                          f"axis (reference {basis.ppm_reference:g} ppm, {mhz:g} MHz): wrong ppm reference, "

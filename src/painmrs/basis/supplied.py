@@ -147,7 +147,10 @@ def load_supplied_basis(value: Any, field: str, sequence: Mapping[str, Any], sam
         raise InputError(path, field, f"cannot read the basis: {exc}") from None
     # orientation (FID conjugation) and ppm registration, repaired or refused (basis_repair)
     repair = sequence.get("basis_repair", "repair") == "repair"
-    basis = register_basis(basis, repair=repair, singlets=not field.endswith(".diff"), log=log)
+    try:
+        basis = register_basis(basis, repair=repair, singlets=not field.endswith(".diff"), log=log)
+    except InputError as exc:
+        raise InputError(exc.path, f"{field} ({exc.field})", exc.message) from None
     mhz = sample.spectrometer_mhz
     if abs(basis.spectrometer_mhz - mhz) > BASIS_FREQUENCY_TOLERANCE * mhz:
         raise InputError(
