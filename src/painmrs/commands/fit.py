@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from ..basis.readers import load_basis
     from ..basis.registration import register_basis
     from ..quantify.concentrations import QuantOptions
-    from ..quantify.scan import fit_scan, with_macromolecules
+    from ..quantify.scan import check_basis, fit_scan, with_macromolecules
     from ..fitting.model import FitOptions
 
     te_s = args.te / 1000.0 if args.te is not None else None
@@ -85,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
         # the water reference must be water, of this scan (a metabolite file given as its own
         # water reference gave tNAA 2,730 mM, exit 0: issue 14)
         check_water_reference(water, data, water_te_s=te_s, water_tr_s=tr_s)
-    basis = register_basis(load_basis(args.basis), repair=args.basis_repair == "repair")
+    basis = load_basis(args.basis)
+    # the field first: a basis for another field is refused as such, not as mis-registered
+    check_basis(data, basis, te_s=None, allowed_sequences=None, against_data=False)
+    basis = register_basis(basis, repair=args.basis_repair == "repair")
     if args.mm:
         basis = with_macromolecules(basis)
     fractions = None

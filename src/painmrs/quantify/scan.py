@@ -93,11 +93,12 @@ def _sequence_of(data: MRSData) -> str | None:
 
 
 def check_basis(data: MRSData, basis: BasisSet, *, te_s: float | None, allowed_sequences: Sequence[str] | None,
-                what: str = "basis") -> dict:
+                what: str = "basis", against_data: bool = True) -> dict:
     """Refuse a basis simulated for another field, echo time or sequence than the scan's, or
     whose NAA/tCr/tCho singlets miss the scan's peaks (``InputError`` naming the basis file
     and the field). Unknown values are not checked. Returns the basis check record (the
-    basis' own ``basis_check`` and the comparison with this scan) for the fit JSON."""
+    basis' own ``basis_check`` and, unless ``against_data`` is false, the comparison with this
+    scan) for the fit JSON."""
     src = basis.source or what
     mhz = data.spectrometer_mhz
     if abs(basis.spectrometer_mhz - mhz) > BASIS_FREQUENCY_TOLERANCE * mhz:
@@ -117,7 +118,10 @@ def check_basis(data: MRSData, basis: BasisSet, *, te_s: float | None, allowed_s
                 src, "sequence",
                 f"{what} is for {basis.sequence} but {data.source or 'the scan'} needs {' or '.join(allowed_sequences)}",
             )
-    return {**dict(basis.meta.get("basis_check") or {}), "against_data": check_against_data(basis, data, what=what)}
+    record = dict(basis.meta.get("basis_check") or {})
+    if against_data:
+        record["against_data"] = check_against_data(basis, data, what=what)
+    return record
 
 
 def fit_scan(
