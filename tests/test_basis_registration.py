@@ -38,8 +38,9 @@ def _basis(shift_ppm=0.0, conj=False, ref=4.65, source="/data/my_basis"):
                     ppm_reference=ref, source=source)
 
 
-def _data(shift_hz=0.0):
+def _data(shift_hz=0.0, cho_hz=0.0):
     lines = {k: v for k, v in LINES.items() if k not in ("H2O", "MM")}
+    lines["PCh"] = [(p + cho_hz / MHZ, a) for p, a in lines["PCh"]]
     fid = _fids(lines, shift_hz / MHZ, lw=6.0).sum(axis=1) * 1e-3
     fid = fid + 1e-6 * np.random.default_rng(0).standard_normal((N, 2)).view(complex)[:, 0]
     return MRSData(fid=fid, dwell_s=DWELL, spectrometer_mhz=MHZ, source="/data/sub-01_svs.nii.gz")
@@ -115,9 +116,15 @@ def test_the_basis_singlets_must_meet_the_data_peaks():
     record = check_against_data(b, _data(0.5))
     assert set(record["data_minus_basis_hz"]) == {"NAA", "tCr", "tCho"}
     assert all(abs(v - 0.5) < 1.5 for v in record["data_minus_basis_hz"].values())  # magnitude peaks of overlapping lines
+    # a common offset is the data's frequency referencing: the fit's shift takes up to 12 Hz
+    assert abs(check_against_data(b, _data(8.0))["common_offset_hz"] - 8.0) < 1.0
     with pytest.raises(InputError) as err:
-        check_against_data(b, _data(2 * DATA_TOLERANCE_HZ))
+        check_against_data(b, _data(15.0), max_offset_hz=12.0)
     assert err.value.path == "/data/my_basis" and "/data/sub-01_svs.nii.gz" in err.value.message
-    assert re.search(r"NAA: data 2\.0[89]\d ppm, basis 2\.008 ppm \(\+(9|10)\.\d Hz\)", err.value.message)
+    assert "beyond the fit's frequency shift range (12 Hz)" in err.value.message
+    assert re.search(r"NAA: data 2\.12\d ppm, basis 2\.008 ppm \(\+1[45]\.\d Hz\)", err.value.message)
+    # one singlet off the others: the chemical-shift scales differ
+    with pytest.raises(InputError, match=f"within {DATA_TOLERANCE_HZ:g} Hz of their common offset"):
+        check_against_data(b, _data(0.0, cho_hz=2 * DATA_TOLERANCE_HZ))
     # a basis without the singlets (a MEGA-PRESS DIFF set) is not compared
     assert check_against_data(b.subset(["mI", "MM"]), _data()) == {}

@@ -93,7 +93,7 @@ def _sequence_of(data: MRSData) -> str | None:
 
 
 def check_basis(data: MRSData, basis: BasisSet, *, te_s: float | None, allowed_sequences: Sequence[str] | None,
-                what: str = "basis", against_data: bool = True) -> dict:
+                what: str = "basis", against_data: bool = True, max_shift_hz: float = 12.0) -> dict:
     """Refuse a basis simulated for another field, echo time or sequence than the scan's, or
     whose NAA/tCr/tCho singlets miss the scan's peaks (``InputError`` naming the basis file
     and the field). Unknown values are not checked. Returns the basis check record (the
@@ -120,7 +120,7 @@ def check_basis(data: MRSData, basis: BasisSet, *, te_s: float | None, allowed_s
             )
     record = dict(basis.meta.get("basis_check") or {})
     if against_data:
-        record["against_data"] = check_against_data(basis, data, what=what)
+        record["against_data"] = check_against_data(basis, data, what=what, max_offset_hz=max_shift_hz)
     return record
 
 
@@ -149,8 +149,9 @@ def fit_scan(
     if sequence is not None:
         # A processed MEGA-PRESS sub-spectrum may be fitted alone with its own basis.
         allowed = ["MEGA-PRESS:DIFF", "MEGA-PRESS:OFF", "MEGA-PRESS:ON", "MEGA-PRESS:SUM"] if sequence == "MEGA-PRESS" else [sequence]
-    checked = check_basis(data, basis, te_s=te, allowed_sequences=allowed)
-    fit = fit_spectrum(data, basis, fit_options or FitOptions())
+    fit_options = fit_options or FitOptions()
+    checked = check_basis(data, basis, te_s=te, allowed_sequences=allowed, max_shift_hz=fit_options.max_shift_hz)
+    fit = fit_spectrum(data, basis, fit_options)
     wfit = fit_water(water) if water is not None else None
     unit = _proton_unit(basis) if wfit is not None else None
     if wfit is not None and (te is None or tr is None):
@@ -193,7 +194,8 @@ def fit_mega_scan(
     quant = quant or QuantOptions()
     te, tr = _timing(off, quant.te_s, quant.tr_s)
     checked = {"diff": check_basis(diff, basis_diff, te_s=te, allowed_sequences=["MEGA-PRESS:DIFF"], what="DIFF basis"),
-               "off": check_basis(off, basis_off, te_s=te, allowed_sequences=["MEGA-PRESS:OFF", "PRESS"], what="OFF basis")}
+               "off": check_basis(off, basis_off, te_s=te, allowed_sequences=["MEGA-PRESS:OFF", "PRESS"], what="OFF basis",
+                                  max_shift_hz=(off_options or FitOptions()).max_shift_hz)}
     res = fit_mega_press(diff, basis_diff, off, basis_off, diff_options, off_options)
     wfit = fit_water(water) if water is not None else None
     unit = _proton_unit(basis_off) if wfit is not None else None
