@@ -186,6 +186,12 @@ def register_basis(basis: BasisSet, *, repair: bool = True, singlets: bool = Tru
         basis = basis.replace(fids=fids)
         log.warning("basis %s: %s; repaired: conjugated", src, message)
         record["conjugated"] = sorted(mirrored)
+    if abs(basis.ppm_reference - H2O_PPM) > 1e-9:
+        # onto the data's reference (the fit keeps the basis' Hz offsets from the receiver)
+        hz = (basis.ppm_reference - H2O_PPM) * basis.spectrometer_mhz
+        record["rereferenced_from_ppm"] = float(basis.ppm_reference)
+        log.info("basis %s: re-referenced from %g to %g ppm (%+.2f Hz)", src, basis.ppm_reference, H2O_PPM, hz)
+        basis = basis.replace(fids=basis.fids * np.exp(2j * np.pi * hz * basis.time_s[:, None]), ppm_reference=H2O_PPM)
     if singlets:
         basis, record = _register_ppm(basis, record, repair, log)
     return basis.replace(meta={**dict(basis.meta), "basis_check": record})
@@ -224,13 +230,6 @@ def _register_ppm(basis: BasisSet, record: dict, repair: bool, log) -> tuple[Bas
         basis = basis.replace(fids=basis.fids * np.exp(-2j * np.pi * shift * t))
         log.warning("basis %s: %s; repaired: shifted by %+.2f Hz", src, message, -shift)
         record["shift_hz"] = round(float(record.get("shift_hz", 0.0)) - shift, 4)
-        found = basis_singlets(basis)
-    if abs(basis.ppm_reference - H2O_PPM) > 1e-9:
-        # onto the data's reference (the fit keeps the basis' Hz offsets from the receiver)
-        hz = (basis.ppm_reference - H2O_PPM) * mhz
-        record["rereferenced_from_ppm"] = float(basis.ppm_reference)
-        log.info("basis %s: re-referenced from %g to %g ppm (%+.2f Hz)", src, basis.ppm_reference, H2O_PPM, hz)
-        basis = basis.replace(fids=basis.fids * np.exp(2j * np.pi * hz * basis.time_s[:, None]), ppm_reference=H2O_PPM)
         found = basis_singlets(basis)
     record["singlets_ppm"] = {k: round(v, 4) for k, v in found.items()}
     return basis, record
