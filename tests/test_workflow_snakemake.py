@@ -3,7 +3,8 @@ real single-subject-per-folder MRS-BIDS study converted from the Philips TE 35 f
 
 Each test works in its own tmp_path, except lint and the dry runs (the repository itself:
 xdist group "snakemake_root") and the Philips study with the simulated basis (the session's
-``philips_study``, shared with tests/test_incremental.py: xdist group "snakemake")."""
+``philips_study``, shared with tests/test_incremental.py: xdist group "snakemake"; the
+supplied-basis variant runs its own study on any worker)."""
 
 from __future__ import annotations
 
@@ -151,8 +152,7 @@ HEALTHY_RANGE_MM = {"tNAA": (11.27 - 2 * 3.83, 11.27 + 2 * 3.83), "tCr": (10.17 
 
 @pytest.mark.real_data
 @pytest.mark.slow
-@pytest.mark.xdist_group("snakemake")
-@pytest.mark.parametrize("basis", ["simulated", "supplied"])
+@pytest.mark.parametrize("basis", [pytest.param("simulated", marks=pytest.mark.xdist_group("snakemake")), "supplied"])
 def test_real_philips_study_runs_through_the_workflow(shared_data, tmp_path, basis, request):
     """Two volunteers' Philips PRESS TE 35 SDAT/SPAR (+ water) -> MRS-BIDS -> the whole
     default workflow: conversion, inventory, basis simulation (127.75 MHz, TE 35), processing,
