@@ -126,30 +126,42 @@ def build_once_per_run(tmp_path_factory, name: str, build) -> Path:
     return workdir
 
 
-@pytest.fixture(scope="session")
-def demo_study(tmp_path_factory) -> StudyRun:
-    """The repository's Snakefile run locally (2 cores) on the demo study, in a copy of the
-    workflow files; run once per session and never modified by the tests that share it."""
+def _local_study(tmp_path_factory, name: str, size: str) -> StudyRun:
+    """The repository's Snakefile run locally (2 cores) on the simulated study of ``size``, in
+    a copy of the workflow files; run once per session and never modified by its users."""
     import subprocess
     import time
 
-    def run_demo(workdir: Path) -> str:
-        copy_workflow(workdir)
+    def run_study(workdir: Path) -> str:
+        copy_workflow(workdir, size=size)
         start = time.monotonic()
         proc = subprocess.run(snakemake_cmd(workdir, "--cores", "2", limit_s=DEMO_LOCAL_LIMIT_S),
                               cwd=workdir, capture_output=True, text=True, env=snakemake_env())
         seconds = time.monotonic() - start
         log = proc.stdout + proc.stderr
         (workdir / ".snakemake_run.log").write_text(log)
-        assert proc.returncode not in (124, 137), f"local demo run exceeded {DEMO_LOCAL_LIMIT_S} s"
+        assert proc.returncode not in (124, 137), f"local {size} run exceeded {DEMO_LOCAL_LIMIT_S} s"
         assert proc.returncode == 0, log[-5000:]
         return f"{seconds:.1f}\n"
 
-    workdir = build_once_per_run(tmp_path_factory, "demo_study", run_demo)
+    workdir = build_once_per_run(tmp_path_factory, name, run_study)
     run = StudyRun(workdir, (workdir / ".snakemake_run.log").read_text(),
                    float((workdir / ".done").read_text()))
-    print(f"\nlocal demo run ({DEMO_STUDY_SIZE}): {run.seconds:.0f} s on 2 cores")
+    print(f"\nlocal {size} run: {run.seconds:.0f} s on 2 cores")
     return run
+
+
+@pytest.fixture(scope="session")
+def demo_study(tmp_path_factory) -> StudyRun:
+    """The demo study (232 scans), as a user's `./demo.sh` runs it (tests/test_provenance_rerun_demo.py)."""
+    return _local_study(tmp_path_factory, "demo_study", DEMO_STUDY_SIZE)
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory) -> StudyRun:
+    """The tiny simulated study, the local reference of the SLURM run (tests/test_slurm_e2e.py):
+    every SLURM assertion holds for it, and it keeps CI from running the demo twice."""
+    return _local_study(tmp_path_factory, "tiny_study", "tiny")
 
 
 # ---- the default workflow on two real Philips scans, run once per test session ---------------

@@ -1,5 +1,5 @@
 """End to end on a REAL one-node SLURM cluster (started by tools/local_slurm.sh, which .ci/run
-calls through tools/ci_system_deps.sh): the project's Snakefile runs the demo study with
+calls through tools/ci_system_deps.sh): the project's Snakefile runs the tiny simulated study with
 `snakemake --profile profiles/slurm`, and
 
 - every job provably runs inside a SLURM allocation: its log records the SLURM_JOB_ID, that id
@@ -10,8 +10,12 @@ calls through tools/ci_system_deps.sh): the project's Snakefile runs the demo st
   job, and so does the study-level chain after fitting; the number of SLURM jobs submitted
   follows (far fewer than 50);
 - the run ends within a bounded time (`timeout -k`);
-- its results are byte-identical to the local run of the same study (the `demo_study`
-  fixture, conftest.py, shared with tests/test_provenance_rerun_demo.py), and audit clean.
+- its results are byte-identical to the local run of the same study (the `tiny_study`
+  fixture, conftest.py), and audit clean.
+
+The tiny study (not the 232-scan demo, which tests/test_provenance_rerun_demo.py runs locally):
+it has several batches, MEGA-PRESS and PRESS, so every assertion below is as strict, and CI does
+not run the demo a second time (about 15 of its 29 minutes were the two demo runs in a row).
 
 Skipped (with the reason) when no SLURM cluster answers on this machine.
 """
@@ -36,7 +40,7 @@ STUDY_GROUP = ("qc_table", "study_table", "statistics", "recovery", "html_report
                "provenance_manifest")  # rules of the profile's group "study" (log = rule name)
 MAX_SLURM_JOBS = 50  # the issue's bound for a 1,000-scan study; the demo must stay well under
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.xdist_group("demo_study")]
+pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.xdist_group("tiny_study")]
 
 
 def _slurm_ready() -> str | None:
@@ -82,17 +86,17 @@ def _completion_records(workdir: Path, job_ids: list[str]) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def slurm_cluster():
-    """Skips (before the local demo run is made for nothing) when no SLURM cluster answers."""
+    """Skips (before the local run is made for nothing) when no SLURM cluster answers."""
     why_not = _slurm_ready()
     if why_not:
         pytest.skip(why_not)
 
 
 @pytest.fixture(scope="module")
-def slurm_study(slurm_cluster, demo_study, tmp_path_factory):
-    """The demo study run through SLURM, from the very files of the local run's copy (the
+def slurm_study(slurm_cluster, tiny_study, tmp_path_factory):
+    """The tiny study run through SLURM, from the very files of the local run's copy (the
     repository may change while the session runs)."""
-    workdir = copy_workflow(tmp_path_factory.mktemp("slurm") / "study", source=demo_study.workdir)
+    workdir = copy_workflow(tmp_path_factory.mktemp("slurm") / "study", size="tiny", source=tiny_study.workdir)
     cmd = snakemake_cmd(workdir, "--profile", str(PROFILE), "--cores", str(_node_cpus()),
                         limit_s=TIME_LIMIT_S)
     start = time.monotonic()
@@ -114,14 +118,14 @@ def _job_log_ids(results: Path) -> dict[str, str]:
     return ids
 
 
-def test_demo_study_on_slurm_runs_every_job_in_an_allocation_and_matches_the_local_run(
-        slurm_study, demo_study):
+def test_tiny_study_on_slurm_runs_every_job_in_an_allocation_and_matches_the_local_run(
+        slurm_study, tiny_study):
     workdir, log, elapsed = slurm_study
-    results = workdir / demo_study.results.relative_to(demo_study.workdir)
+    results = workdir / tiny_study.results.relative_to(tiny_study.workdir)
     submitted = sorted(set(re.findall(r"submitted with SLURM jobid (\d+)", log)), key=int)
 
     # 1. the same jobs ran as in the local run, each inside a SLURM allocation the plugin asked for
-    local_ids = _job_log_ids(demo_study.results)
+    local_ids = _job_log_ids(tiny_study.results)
     slurm_ids = _job_log_ids(results)
     assert sorted(slurm_ids) == sorted(local_ids)
     assert set(local_ids.values()) == {"none"}  # the local run really was local
@@ -150,13 +154,13 @@ def test_demo_study_on_slurm_runs_every_job_in_an_allocation_and_matches_the_loc
     assert kept == submitted
 
     # 4. the same bytes as the local run, and a clean audit of the SLURM results
-    cmp = compare_trees(demo_study.results, results)
+    cmp = compare_trees(tiny_study.results, results)
     assert cmp.ok, cmp.format_text()
     n_scans = len((results / "inventory" / "scans.tsv").read_text().splitlines()) - 1
     assert len(cmp.identical) > 5 * n_scans  # per scan: NIfTI-MRS, QC, fit tables and figures
     report = audit_results(results, workdir)
     assert report.ok, report.format_text()
 
-    print(f"\nSLURM demo study: {n_scans} scans, {len(slurm_ids)} snakemake jobs in "
-          f"{len(submitted)} SLURM jobs, {elapsed:.0f} s (local run {demo_study.seconds:.0f} s); "
+    print(f"\nSLURM tiny study: {n_scans} scans, {len(slurm_ids)} snakemake jobs in "
+          f"{len(submitted)} SLURM jobs, {elapsed:.0f} s (local run {tiny_study.seconds:.0f} s); "
           f"{len(cmp.identical)} files byte-identical to the local run")
