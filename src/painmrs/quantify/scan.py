@@ -27,7 +27,7 @@ from ..fitting.water import basis_proton_unit, fit_water
 from ..mrs import MRSData
 from .concentrations import QuantOptions
 from .qc import QCRules
-from .table import fit_table, write_fit_table
+from .table import fit_table, table_fit_flags, write_fit_table
 
 
 def with_macromolecules(
@@ -156,7 +156,7 @@ def fit_scan(
         plot_fit(fit, out / f"{stem}_fit.png", title=stem)
     _json(out / f"{stem}_fit.json", {"params": fit.params, "noise_sd": fit.noise_sd, "snr": fit.snr,
                                      "fwhm_hz": fit.fwhm_hz, "fit_quality": fit.fit_quality,
-                                     "water": wfit, "proton_unit": unit, "te_s": te, "tr_s": tr})
+                                     "fit_flags": table_fit_flags(table), "water": wfit, "proton_unit": unit, "te_s": te, "tr_s": tr})
     return table
 
 
@@ -203,5 +203,6 @@ def fit_mega_scan(
         plot_fit(res.diff, out / f"{stem}_fit.png", title=f"{stem} DIFF")
         plot_fit(res.off, out / f"{stem}_fitoff.png", title=f"{stem} OFF")
     _json(out / f"{stem}_fit.json", {"diff": res.diff.params, "off": res.off.params, "gaba_gaussian": res.gaba_gaussian,
-                                     "water": wfit, "proton_unit": unit, "te_s": te, "tr_s": tr})
+                                     "fit_quality": {"diff": res.diff.fit_quality, "off": res.off.fit_quality},
+                                     "fit_flags": table_fit_flags(table), "water": wfit, "proton_unit": unit, "te_s": te, "tr_s": tr})
     return table
