@@ -46,11 +46,13 @@ def fit_table(
     tr_s: float | None = None,
     quant: QuantOptions | None = None,
     qc: QCRules | None = None,
+    warnings: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Rows from one or more fits (``(label, fit)`` or ``(label, fit, names)`` to report only
     ``names`` of that fit; earlier labels win name clashes).
 
     ``extra_rows``: (name, label, amplitude, sd) e.g. the Gaussian GABA+ cross-check.
+    ``warnings``: further scan-level warnings (e.g. a header TE other than the config's).
     The scan-level SNR / FWHM come from the last fit (OFF for MEGA-PRESS, the PRESS fit).
     """
     quant = quant or QuantOptions()
@@ -102,18 +104,25 @@ def fit_table(
         df[f"f_{t.lower()}"] = (fr or {}).get(t, np.nan) if fractions is not None else np.nan
     # Scan-level flags: SNR and linewidth of the reference fit, then every fit's own fit flags
     # (painmrs.quantify.qc.fit_flags; a MEGA-PRESS scan's carry @diff / @off).
-    scan = scan_flags(ref_fit.snr, ref_fit.fwhm_hz, ref_fit.spectrometer_mhz, math.nan,
-                      dataclasses.replace(qc, max_fit_quality=None))
-    for label, fit, *_ in fits:
-        scan += fit_flags(getattr(fit, "params", {}), fit.fit_quality, qc, label if len(fits) > 1 else None)
+    scan = _scan_flags(fits, ref_fit, qc)
     flags = [";".join(scan + metabolite_flags(n, p, qc)) for n, p in zip(df.metabolite, df.crlb_pct)]
     df["fit_qc_pass"] = [not f for f in flags]  # this fit's own checks (not the study inclusion)
     df["qc_flags"] = [f or "" for f in flags]
     # Where the water scaling's tissue fractions came from: segmentation (f_gm... columns),
     # assumed (quantify.assumed_fractions, f_* n/a), or none (not water-scaled).
     df["tissue_source"] = "segmentation" if fractions is not None else ("assumed" if have_water and not refused else "none")
-    df["warnings"] = NO_WATER_WARNING if not have_water else (REFUSED_FRACTIONS_WARNING if refused else "")
+    own = NO_WATER_WARNING if not have_water else (REFUSED_FRACTIONS_WARNING if refused else "")
+    df["warnings"] = "; ".join(w for w in (own, *warnings) if w)
     return df[list(COLUMNS)]
+
+
+def _scan_flags(fits, ref_fit, qc: QCRules) -> list[str]:
+    """SNR and linewidth of the reference fit, then every fit's own fit flags."""
+    scan = scan_flags(ref_fit.snr, ref_fit.fwhm_hz, ref_fit.spectrometer_mhz, math.nan,
+                      dataclasses.replace(qc, max_fit_quality=None))
+    for label, fit, *_ in fits:
+        scan += fit_flags(getattr(fit, "params", {}), fit.fit_quality, qc, label if len(fits) > 1 else None)
+    return scan
 
 
 def table_fit_flags(table: pd.DataFrame) -> list[str]:
