@@ -66,7 +66,8 @@ def fit_flags(params: Mapping, fit_quality: float, rules: QCRules, spectrum: str
       checked: their broad lines reach the width bounds in healthy fits (real Philips PRESS
       sub-01: MM Lorentzian 12/12 Hz, Gaussian 25/25 Hz, tNAA/tCr 1.34). The phases are not
       bounded (a fixed first-order phase is not a bound);
-    - ``fit_eval_limit``: the solver stopped at ``fit.max_evaluations`` before converging;
+    - ``fit_eval_limit``: the solver stopped at ``fit.max_evaluations`` before converging (and
+      was not stationary there: ``painmrs.fitting.model.STATIONARY_COST_DROP``);
     - ``fit_residual>X``: residual variance above ``max_fit_quality`` x the noise variance.
 
     ``spectrum`` (e.g. ``diff``, ``off`` of a MEGA-PRESS scan) is appended as ``@<spectrum>``.
