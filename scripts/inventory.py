@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from painmrs.study.incremental import (
+    invalidate_batches,
     remove_stale_batches,
     withdraw_participants,
     write_basis_slices,
@@ -35,6 +36,7 @@ with logged(snakemake.log[0], "inventory") as log:
         bids_dir=snakemake.params.bids_dir,
     )
     log.info("batch slices changed: %s", ", ".join(changed) or "none")
+    invalidate_batches(snakemake.params.batch_manifests, changed, log)
     write_basis_slices(inventory.scans, snakemake.params.basis_dir)
     withdraw_participants(snakemake.params.deriv_dir, set(inventory.scans["subject"]), log)
     current = sorted(p.stem for p in Path(snakemake.params.batches_dir).glob("*.tsv"))

@@ -150,3 +150,30 @@ def demo_study(tmp_path_factory) -> StudyRun:
                    float((workdir / ".done").read_text()))
     print(f"\nlocal demo run ({DEMO_STUDY_SIZE}): {run.seconds:.0f} s on 2 cores")
     return run
+
+
+# ---- the default workflow on two real Philips scans, run once per test session ---------------
+# Shared by tests/test_workflow_snakemake.py (its assertions, read-only) and
+# tests/test_incremental.py (which adds, edits and withdraws in a copy of the finished study);
+# both are in the xdist group "snakemake", so one worker runs it once.
+@pytest.fixture(scope="session")
+def philips_study(shared_data, tmp_path_factory) -> StudyRun:
+    """Two volunteers' Philips PRESS TE 35 SDAT/SPAR (+ water) through the whole default
+    workflow (simulated basis, ``snakemake --cores 1``, one batch job: test_incremental adds a
+    participant to a batch that already ran), in ``study_fixtures.write_philips_study``'s
+    working directory; run once per session and never modified by the tests that share it."""
+    import time
+
+    from study_fixtures import BIN, PHILIPS_BATCHES, PHILIPS_TE35, run, write_philips_study
+
+    def build(workdir: Path) -> str:
+        write_philips_study(workdir, shared_data / PHILIPS_TE35, batches=PHILIPS_BATCHES)
+        start = time.monotonic()
+        proc = run([str(BIN / "snakemake"), "--cores", "1", "-s", str(ROOT / "Snakefile"), "-d", str(workdir)])
+        log = proc.stdout + proc.stderr
+        (workdir / ".snakemake_run.log").write_text(log)
+        assert proc.returncode == 0, log
+        return f"{time.monotonic() - start:.1f}\n"
+
+    workdir = build_once_per_run(tmp_path_factory, "philips_study", build)
+    return StudyRun(workdir, (workdir / ".snakemake_run.log").read_text(), float((workdir / ".done").read_text()))

@@ -319,6 +319,42 @@ def test_fit_refuses_a_mismatched_basis(tmp_path, spectrum_file, capsys, case, c
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+#: A supplied basis stored in the other conjugation convention, or off its ppm reference
+#: (painmrs.basis.registration): repaired by default (recorded in _fit.json), refused with
+#: --basis-repair refuse (sequences.<acq>.basis_repair: refuse in the workflow).
+MISREGISTERED_BASIS_CASES = [
+    ("basis_conjugated", "conjugate", "basis orientation (FID conjugation)",
+     "are mirrored about 4.65 ppm: their FIDs are stored in the other conjugation convention"),
+    ("basis_shifted", "shift", "basis ppm registration", "Hz (+0.100 ppm) from their nominal shifts"),
+]
+
+
+@pytest.mark.parametrize("case, how, field, fragment", MISREGISTERED_BASIS_CASES,
+                         ids=[c[0] for c in MISREGISTERED_BASIS_CASES])
+def test_fit_repairs_or_refuses_a_misregistered_basis(tmp_path, spectrum_file, capsys, case, how, field, fragment):
+    import json
+
+    from painmrs.basis.basis_set import BasisSet
+    from painmrs.basis.readers import write_fsl_basis
+    from painmrs.demo.synthetic import press_fid
+
+    _, parts = press_fid(n=1024, mhz=123.2)
+    fids = np.stack(list(parts.values()), 1)
+    t = np.arange(1024)[:, None] * 5e-4
+    fids = np.conj(fids) if how == "conjugate" else fids * np.exp(2j * np.pi * 0.1 * 123.2 * t)
+    write_fsl_basis(BasisSet(names=tuple(parts), fids=fids, dwell_s=5e-4, spectrometer_mhz=123.2, echo_time_s=0.03,
+                             sequence="PRESS"), tmp_path / "basis")
+    args = ["fit", "--data", str(spectrum_file), "--basis", str(tmp_path / "basis"), "--no-figure"]
+    assert main([*args, "--basis-repair", "refuse", "--out", str(tmp_path / "refused")]) == 2
+    err = capsys.readouterr().err
+    assert f"painmrs fit: error: {tmp_path / 'basis'}, field '{field}': " in err and fragment in err
+    assert not (tmp_path / "refused").exists() or not any((tmp_path / "refused").iterdir())
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0  # repaired, and the repair on record
+    check = json.loads((tmp_path / "out" / "spec_fit.json").read_text())["basis_check"]
+    assert ("conjugated" in check) == (how == "conjugate") and ("shift_hz" in check) == (how == "shift")
+    assert all(abs(v) < 1.0 for v in check["against_data"]["data_minus_basis_hz"].values())
+
+
 # ---- study tables: always errors naming participants.tsv / sessions.tsv, row and column -----
 def _table_study(root: Path, participants=None, sessions=True) -> Path:
     """Tiny header-only scans (what `painmrs validate` reads) for HC001, HC002, CLBP001."""

@@ -26,6 +26,10 @@ from painmrs.basis import simulate_basis, simulate_mega_press_basis
 from painmrs.basis.pulses import RefocusingPulse
 from painmrs.basis.validation import REFERENCE_REFOCUSING, REFERENCE_SETS, validate_against
 
+# xdist: the whole module on one worker, so its module-scoped fixture is built once
+# (the challenge-basis correlations, in a private basis cache)
+pytestmark = pytest.mark.xdist_group("module-test_basis_validation")
+
 TARGET = {n: 0.98 for n in ("NAA", "NAAG", "Cr", "PCr", "GPC", "PCh", "mI", "Glu", "Gln", "GABA", "Tau", "Lac", "Asp")}
 TARGET["GSH"] = 0.94
 #: metabolites whose ideal-pulse correlation with the Osprey sets is < 0.98

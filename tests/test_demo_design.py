@@ -17,6 +17,10 @@ from painmrs.demo.plan import build_plan
 from painmrs.demo.study import effects_rows
 from painmrs.errors import InputError
 
+# xdist: the whole module on one worker, so its module-scoped fixture is built once
+# (a plan of every region and sequence)
+pytestmark = pytest.mark.xdist_group("module-test_demo_design")
+
 DESIGN = Path(__file__).resolve().parents[1] / "config" / "demo" / "design.yaml"
 N_BIG = 500
 

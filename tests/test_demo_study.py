@@ -25,6 +25,10 @@ from painmrs.demo.study import simulate_study
 from painmrs.errors import InputError
 from painmrs.io import nifti_mrs
 
+# xdist: the whole module on one worker, so its module-scoped fixture is built once
+# (the tiny simulated study)
+pytestmark = pytest.mark.xdist_group("module-test_demo_study")
+
 DESIGN = Path(__file__).resolve().parents[1] / "config" / "demo" / "design.yaml"
 
 

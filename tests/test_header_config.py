@@ -28,7 +28,7 @@ from study_fixtures import base_config, write_table
 from painmrs.cli import main
 from painmrs.errors import InputError
 from painmrs.mrs import MRSData
-from painmrs.quantify.plausibility import header_disagreements
+from painmrs.study.plausibility import header_disagreements
 
 NOTE = ("a header TE shorter than the configured one is what sLASER files converted by spec2nii hold: EchoTime is then "
         "the first of the sequence's inter-pulse intervals (e.g. 8 ms of 8 + 12 + 10 ms = TE 30 ms), not the effective "

@@ -41,3 +41,9 @@ def test_the_job_drivers_sit_on_top_and_the_config_model_below_them():
     assert set(importers_of_jobs) <= {"commands", "cli"}
     assert not {"jobs", "report", "commands"} & set(graph["configuration"])
     assert not {"jobs", "configuration"} & set(graph["study"])
+
+
+def test_the_inventory_stage_imports_no_later_stage():
+    """study/ (BIDS layout, tables, inventory, its input checks) runs before every spectral stage."""
+    later = {"processing", "fitting", "quantify", "stats", "report", "jobs", "configuration"}
+    assert not later & set(import_graph.import_graph()["study"])

@@ -154,3 +154,14 @@ def test_a_changed_raw_file_changes_only_its_batch_slice(tmp_path):
     assert write_batch_slices(scans, folder, 8, bids_dir=bids) == []
     (bids / scans["svs"].iloc[1]).write_bytes(b"other data")
     assert write_batch_slices(scans, folder, 8, bids_dir=bids) == [subject_batch("sub-02", 8)]
+
+
+def test_changed_batches_lose_their_manifests(tmp_path):
+    from painmrs.study.incremental import invalidate_batches
+
+    for stage in ("process", "fit"):
+        (tmp_path / stage).mkdir()
+        for b in ("b0001", "b0002"):
+            (tmp_path / stage / f"{b}.tsv").write_text("x\n")
+    assert len(invalidate_batches(tmp_path, ["b0002", "b0009"])) == 2
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.tsv")) == ["fit/b0001.tsv", "process/b0001.tsv"]

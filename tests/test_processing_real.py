@@ -19,7 +19,9 @@ from painmrs.mrs import MRSData
 from painmrs.processing import estimate_coil_weights, process_scan, write_processed
 from painmrs.processing._spectra import detrended_sd, ppm_window
 
-pytestmark = pytest.mark.real_data
+# xdist: the whole module on one worker, so its module-scoped fixture is built once
+# (the converted Philips scan)
+pytestmark = [pytest.mark.real_data, pytest.mark.xdist_group("module-test_processing_real")]
 
 PHILIPS = "real/philips_press_3T/press_te35/sub-01/ses-01/mrs"
 

@@ -18,6 +18,10 @@ from painmrs.stats import StatsOptions, run_statistics
 from painmrs.stats.config import CorrelationOptions
 from painmrs.stats.tables import format_table
 
+# xdist: the whole module on one worker, so its module-scoped fixture is built once
+# (the statistics and report of a synthetic study)
+pytestmark = pytest.mark.xdist_group("module-test_report_html")
+
 EVIL = "<script>alert(1)</script>"
 MHZ, DWELL, NPTS = 123.2, 5e-4, 2048
 NAA_AMP = {"HC": 1.0, "cLBP": 1.2}  # planted group difference in the spectra (NAA, 2.008 ppm)

@@ -15,6 +15,10 @@ from painmrs.stats import StatsOptions, run_statistics, stats_options_from_confi
 from painmrs.stats.recovery import null_group_tests, read_truth, recover
 from painmrs.stats.tables import format_table
 
+# xdist: the whole module on one worker, so its module-scoped fixture is built once
+# (statistics of a synthetic study)
+pytestmark = pytest.mark.xdist_group("module-test_stats_recovery")
+
 
 @pytest.fixture(scope="module")
 def synthetic():

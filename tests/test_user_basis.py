@@ -141,7 +141,7 @@ def good() -> dict:
 @pytest.mark.parametrize(
     "entry, key",
     [({"macromolecules": ["NOPE"]}, "macromolecules"), ({"basis": 5}, "basis"), ({"basis": ""}, "basis"),
-     ({"macromolecules": "MM_3T"}, "macromolecules")],
+     ({"macromolecules": "MM_3T"}, "macromolecules"), ({"basis_repair": "maybe"}, "basis_repair")],
 )
 def test_schema_rejects_bad_basis_keys(good, entry, key):
     config = copy.deepcopy(good)
@@ -153,7 +153,8 @@ def test_schema_rejects_bad_basis_keys(good, entry, key):
 
 def test_schema_accepts_basis_keys_and_lists_every_mm_component(good):
     config = copy.deepcopy(good)
-    config["sequences"]["slaser"] = {"sequence": "sLASER", "te_ms": 28, "basis": "bases/slaser_te28", "macromolecules": []}
+    config["sequences"]["slaser"] = {"sequence": "sLASER", "te_ms": 28, "basis": "bases/slaser_te28", "macromolecules": [],
+                                     "basis_repair": "refuse"}
     config["sequences"]["press"]["macromolecules"] = ["MM09", "MM_3T"]
     validate_config(config, "study.yaml")
     from painmrs.study.config import CONFIG_SCHEMA

@@ -14,7 +14,7 @@ import pytest
 from painmrs.cli import main
 from painmrs.errors import InputError
 from painmrs.io import nifti_mrs
-from painmrs.quantify.plausibility import MIN_WATER_TO_RESIDUAL, check_water_reference
+from painmrs.study.plausibility import MIN_WATER_TO_RESIDUAL, check_water_reference
 
 pytestmark = pytest.mark.real_data
 

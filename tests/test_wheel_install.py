@@ -89,7 +89,10 @@ def test_wheel_installs_and_runs_outside_the_repository(tmp_path):
     _run([sys.executable, "-m", "venv", venv], cwd=tmp_path, env=dict(os.environ))
     env = _clean_env(venv, tmp_path / "cache")
     py = venv / "bin" / "python"
-    _run([py, "-m", "pip", "install", "-q", "-c", ROOT / "constraints.txt", wheel], cwd=tmp_path, env=env, timeout=900)
+    # --no-compile: no .pyc for the dependencies at install time (measured: 41 -> 19 CPU s, half the install
+    # CPU); Python compiles what it imports anyway, and pip never fails an install on a .pyc error
+    _run([py, "-m", "pip", "install", "-q", "--no-compile", "-c", ROOT / "constraints.txt", wheel], cwd=tmp_path,
+         env=env, timeout=900)
     timings["install"] = time.perf_counter() - t0 - timings["build"]
 
     work = tmp_path / "work"

@@ -1,25 +1,19 @@
 """The Snakemake workflow: formatting, lint, dry runs, config errors before any job, and a
-real single-subject-per-folder MRS-BIDS study converted from the Philips TE 35 files."""
+real single-subject-per-folder MRS-BIDS study converted from the Philips TE 35 files.
+
+Each test works in its own tmp_path, except lint and the dry runs (the repository itself:
+xdist group "snakemake_root") and the Philips study with the simulated basis (the session's
+``philips_study``, shared with tests/test_incremental.py: xdist group "snakemake"; the
+supplied-basis variant runs its own study on any worker)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from study_fixtures import base_config, write_table
-
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-pytestmark = pytest.mark.xdist_group("snakemake")
-
-
-def _run(args, cwd=ROOT, timeout=300):
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+from study_fixtures import BIN, PHILIPS_TE35, ROOT, base_config, write_config, write_philips_study
+from study_fixtures import run as _run
 
 
 def test_snakefmt_check():
@@ -28,6 +22,7 @@ def test_snakefmt_check():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.xdist_group("snakemake_root")  # snakemake in the repository itself
 def test_lint_is_clean():
     proc = _run([str(BIN / "snakemake"), "--lint"])
     out = proc.stdout + proc.stderr
@@ -48,6 +43,7 @@ def test_every_rule_has_log_conda_and_resources():
             assert key in body, f"rule {name} lacks {key}"
 
 
+@pytest.mark.xdist_group("snakemake_root")  # snakemake in the repository itself
 @pytest.mark.parametrize("extra", [[], ["--configfile", "config/full.yaml"]], ids=["demo", "full"])
 def test_dry_run(extra):
     # --forceall: the plan must list every stage even after ./demo.sh has produced results here
@@ -57,10 +53,7 @@ def test_dry_run(extra):
     assert "simulate_demo" in out and "inventory" in out
 
 
-def _workdir(tmp_path: Path, config: dict) -> Path:
-    (tmp_path / "config").mkdir(parents=True, exist_ok=True)
-    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return tmp_path
+_workdir = write_config
 
 
 @pytest.mark.parametrize(
@@ -159,47 +152,23 @@ HEALTHY_RANGE_MM = {"tNAA": (11.27 - 2 * 3.83, 11.27 + 2 * 3.83), "tCr": (10.17 
 
 @pytest.mark.real_data
 @pytest.mark.slow
-@pytest.mark.parametrize("basis", ["simulated", "supplied"])
-def test_real_philips_study_runs_through_the_workflow(shared_data, tmp_path, basis):
+@pytest.mark.parametrize("basis", [pytest.param("simulated", marks=pytest.mark.xdist_group("snakemake")), "supplied"])
+def test_real_philips_study_runs_through_the_workflow(shared_data, tmp_path, basis, request):
     """Two volunteers' Philips PRESS TE 35 SDAT/SPAR (+ water) -> MRS-BIDS -> the whole
     default workflow: conversion, inventory, basis simulation (127.75 MHz, TE 35), processing,
     fitting, quantification, study tables, statistics and report. A real study of one group
     with no scores must finish, with a report that says no group comparison was computed.
+    ``simulated``: the session's shared run (the ``philips_study`` fixture, conftest.py; also
+    the starting point of tests/test_incremental.py), only read here.
     ``supplied``: the same with Osprey's Philips TE 35 basis (vendor pulses, no MM: painmrs
     adds its parametric MM) named by ``sequences.press.basis`` instead of the simulated one."""
-    real = shared_data / "real" / "philips_press_3T" / "press_te35"
-    config = base_config()
-    config["dataset"] = {
-        "name": "philips",
-        "simulate": False,
-        "bids_dir": "bids",
-        "vendor_files": [
-            {
-                "subject": sub,
-                "session": "01",
-                "acq": "press",
-                "voi": "ACC",
-                "format": "philips",
-                "svs": str(real / f"sub-{sub}/ses-01/mrs/sub-{sub}_ses-01_press/sub-{sub}_PRESS_35_act.sdat"),
-                "mrsref": str(real / f"sub-{sub}/ses-01/mrs/sub-{sub}_ses-01_press-ref/sub-{sub}_PRESS_35_ref.sdat"),
-            }
-            for sub in ("01", "02")
-        ],
-    }
-    config["sequences"]["press"]["te_ms"] = 35
     osprey = shared_data / "basis" / "3T_PRESS_Philips_35ms_noMM.BASIS"
-    if basis == "supplied":
-        config["sequences"]["press"].update(basis=str(osprey), basis_ppm_reference=4.68)
-    config["analysis"] = {}
-    work = _workdir(tmp_path, config)
-    write_table(
-        work / "bids" / "participants.tsv",
-        ["participant_id", "group", "age", "sex"],
-        [("sub-01", "HC", "n/a", "n/a"), ("sub-02", "HC", "n/a", "n/a")],
-    )
+    work = request.getfixturevalue("philips_study").workdir if basis == "simulated" else tmp_path
     snakemake = [str(BIN / "snakemake"), "--cores", "1", "-s", str(ROOT / "Snakefile"), "-d", str(work)]
-    proc = _run(snakemake)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    if basis == "supplied":
+        write_philips_study(work, shared_data / PHILIPS_TE35, basis=osprey)
+        proc = _run(snakemake)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
     import json
 
     import pandas as pd

@@ -94,6 +94,9 @@ class SequenceOptions(_JSON):
     # one path (PRESS, STEAM, sLASER) or {diff: PATH, off: PATH} (MEGA-PRESS); None: simulated
     basis: str | Mapping[str, str] | None = None
     basis_ppm_reference: float | None = None
+    # a supplied basis in the other conjugation convention or off its ppm reference:
+    # repair (conjugate / shift, recorded) or refuse (painmrs.basis.registration)
+    basis_repair: str = "repair"
     macromolecules: tuple[str, ...] | None = None
 
     def as_mapping(self) -> dict:

@@ -8,10 +8,14 @@ Every reader converts to the NIfTI-MRS convention (see :mod:`painmrs.basis.basis
 renames metabolites to painmrs names through :data:`NAME_ALIASES`; the name as stored in
 the file is kept in ``meta["original_names"]``.
 
-FSL-MRS JSON stores the FID as the complex conjugate of the NIfTI-MRS convention (FSL-MRS
-conjugates basis FIDs when it loads them), so we conjugate on read and on write; the
-``basis_centre`` field is the spectrometer frequency in MHz and ``basis_dwell`` the dwell
-time in seconds.
+FSL-MRS JSON: files painmrs writes store the complex conjugate of our FID (conjugated on
+write and on read). Other FSL-MRS files do not state their convention (FSL-MRS decides it
+from the content on every load): they are read the same way, and a supplied basis is then
+checked and repaired by :func:`painmrs.basis.registration.register_basis` (the FSL-MRS
+simulator's files in the shared data store the other one). ``basis_centre`` is the
+spectrometer frequency in MHz, ``basis_dwell`` the dwell time in seconds, ``seq.centralShift``
+(when present) the ppm of the receiver centre and the TE comes from ``seq.TE`` (ms) or the
+simulator's ``Options`` in ``seq.description`` (``"te": "[8.0, 12.0, 10.0]"``: their sum).
 """
 
 from __future__ import annotations
@@ -226,7 +230,7 @@ def read_fsl_basis(path: str | os.PathLike, *, ppm_reference: float = H2O_PPM) -
     files = sorted(f for f in p.glob("*.json")) if p.is_dir() else [p]
     if not files:
         raise InputError(str(p), None, "no .json basis files in directory")
-    names, fids, dwells, mhzs, tes, order = [], [], [], [], [], []
+    names, fids, dwells, mhzs, tes, order, centres = [], [], [], [], [], [], []
     extra: dict[str, Any] = {}
     for f in files:
         try:
@@ -258,11 +262,12 @@ def read_fsl_basis(path: str | os.PathLike, *, ppm_reference: float = H2O_PPM) -
         fids.append(np.conj(re_ + 1j * im_))
         dwells.append(dwell)
         mhzs.append(mhz)
-        seq = doc.get("seq") or {}
-        te = seq.get("TE") if isinstance(seq, dict) else None
-        if isinstance(te, (int, float)):
-            # FSL-MRS simulator writes TE in ms; painmrs writes seconds under painmrs.echo_time_s.
-            tes.append(float(te) / 1000 if te > 1 else float(te))
+        seq = doc.get("seq") if isinstance(doc.get("seq"), dict) else {}
+        te = fsl_sim_te_s(seq)
+        if te is not None:
+            tes.append(te)
+        if isinstance(seq.get("centralShift"), (int, float)):
+            centres.append(float(seq["centralShift"]))
         pm = doc.get("painmrs")
         if isinstance(pm, dict):
             extra = pm
@@ -275,6 +280,8 @@ def read_fsl_basis(path: str | os.PathLike, *, ppm_reference: float = H2O_PPM) -
         names = [names[i] for i in perm]
         fids = [fids[i] for i in perm]
     te = extra.get("echo_time_s", tes[0] if tes and len(set(tes)) == 1 else None)
+    if "ppm_reference" not in extra and centres and len(set(centres)) == 1:
+        ppm_reference = centres[0]  # the simulator's receiver centre (seq.centralShift)
     bs = _basis(
         str(p),
         names,
@@ -289,6 +296,27 @@ def read_fsl_basis(path: str | os.PathLike, *, ppm_reference: float = H2O_PPM) -
     if extra.get("sequence"):
         bs = bs.replace(sequence=extra["sequence"])
     return bs
+
+
+def fsl_sim_te_s(seq: dict) -> float | None:
+    """Echo time (s) of an FSL-MRS JSON ``seq`` entry: ``TE`` (ms; s when <= 1), else the
+    ``te`` of the simulator options in ``description`` (ms, a number or the list of the
+    sequence's inter-pulse intervals, summed: sLASER "[8.0, 12.0, 10.0]" is TE 30)."""
+    te = seq.get("TE")
+    if isinstance(te, (int, float)) and te > 0:
+        return float(te) / 1000 if te > 1 else float(te)
+    desc = seq.get("description")
+    if not isinstance(desc, str) or "Options:" not in desc:
+        return None
+    text = desc.split("Options:", 1)[1].strip().rstrip(".")
+    try:
+        value = json.loads(text).get("te")
+        parts = json.loads(value) if isinstance(value, str) else value
+        parts = parts if isinstance(parts, list) else [parts]
+        total = sum(float(p) for p in parts)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return total / 1000 if total > 0 else None
 
 
 def write_fsl_basis(

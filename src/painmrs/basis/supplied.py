@@ -1,5 +1,7 @@
 """Supplied basis sets (``sequences.<acq>.basis``) and macromolecule choices: reading a
-user's basis file or folder, checking it against the scans (field, TE, sequence), the
+user's basis file or folder, checking its orientation and ppm registration
+(:mod:`painmrs.basis.registration`, repaired or refused per ``basis_repair``) and it against
+the scans (field, TE, sequence), the
 components quantification needs (Cr/PCr; the MEGA-PRESS edit target), the empty DIFF
 components, and the parametric macromolecules (``sequences.<acq>.macromolecules``).
 
@@ -19,6 +21,7 @@ import numpy as np
 from ..errors import InputError
 from .macromolecules import EDITED_MM, MM_COMPONENTS, is_macromolecule
 from .readers import load_basis
+from .registration import describe, register_basis
 
 #: A basis simulated at another field puts J-coupled multiplets (and so the fit) wrong;
 #: one scanner's frequency varies by far less than 0.5 % (as in study.inventory).
@@ -142,6 +145,12 @@ def load_supplied_basis(value: Any, field: str, sequence: Mapping[str, Any], sam
         raise InputError(where, field, f"cannot read the basis: {exc.message}" + (f" ({exc.field})" if exc.field else "")) from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise InputError(path, field, f"cannot read the basis: {exc}") from None
+    # orientation (FID conjugation) and ppm registration, repaired or refused (basis_repair)
+    repair = sequence.get("basis_repair", "repair") == "repair"
+    try:
+        basis = register_basis(basis, repair=repair, singlets=not field.endswith(".diff"), log=log)
+    except InputError as exc:
+        raise InputError(exc.path, f"{field} ({exc.field})", exc.message) from None
     mhz = sample.spectrometer_mhz
     if abs(basis.spectrometer_mhz - mhz) > BASIS_FREQUENCY_TOLERANCE * mhz:
         raise InputError(
@@ -172,9 +181,9 @@ def load_supplied_basis(value: Any, field: str, sequence: Mapping[str, Any], sam
     if basis.dwell_s > sample.dwell_s * (1 + 1e-6):
         log.warning("basis bandwidth %.0f Hz is narrower than the scans' %.0f Hz: it will be interpolated",
                     1 / basis.dwell_s, 1 / sample.dwell_s)
-    log.info("basis loaded from %s (%s): %d components %s; %s; %.4f MHz; dwell %.3g s, %d points",
+    log.info("basis loaded from %s (%s): %d components %s; %s; %.4f MHz; dwell %.3g s, %d points; checked: %s",
              path, basis.meta.get("format"), len(basis.names), list(basis.names), te_note,
-             basis.spectrometer_mhz, basis.dwell_s, basis.n_points)
+             basis.spectrometer_mhz, basis.dwell_s, basis.n_points, describe(basis.meta.get("basis_check", {})))
     return basis, path
 
 

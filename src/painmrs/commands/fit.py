@@ -25,6 +25,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frequency", type=float, help="spectrometer frequency in MHz (LCModel .RAW)")
     parser.add_argument("--ppm-range", type=float, nargs=2, default=(0.2, 4.2), metavar=("LO", "HI"))
     parser.add_argument("--mm", action="store_true", help="add parametric MM components (MM09..MM20) to the basis")
+    parser.add_argument("--basis-repair", choices=("repair", "refuse"), default="repair",
+                        help="a basis stored in the other FID conjugation convention or off its ppm reference: "
+                             "repair it (conjugate / shift, recorded in _fit.json) or refuse it (default: repair)")
     parser.add_argument("--name", help="output stem (default: data file name)")
     parser.add_argument("--no-figure", action="store_true")
     parser.add_argument("--out", required=True, help="output directory")
@@ -33,7 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def read_spectrum(path: str, *, dwell_s=None, mhz=None, te_s=None, tr_s=None, what="spectrum"):
     """A processed single spectrum from NIfTI-MRS / LCModel .RAW,.H2O / jMRUI text, as 1-D
     MRSData (1H only), with ``te_s``/``tr_s`` (``--te``/``--tr``) in its header, and the
-    warnings for a header that said otherwise (:func:`~painmrs.quantify.plausibility.header_disagreements`)."""
+    warnings for a header that said otherwise (:func:`~painmrs.study.plausibility.header_disagreements`)."""
     p = Path(path)
     low = p.name.lower()
     if low.endswith((".nii", ".nii.gz")):
@@ -52,7 +55,7 @@ def read_spectrum(path: str, *, dwell_s=None, mhz=None, te_s=None, tr_s=None, wh
         raise InputError(p, None, "unknown spectrum format (expected .nii/.nii.gz, .RAW/.H2O or jMRUI .txt)")
     from ..io.nifti_mrs import check_samples
     from ..mrs import check_nucleus
-    from ..quantify.plausibility import header_disagreements
+    from ..study.plausibility import header_disagreements
 
     check_nucleus(mrs.nucleus, p, what)  # a 31P spectrum was fitted as 1H (issue 13)
     check_samples(mrs.fid, p)  # a corrupt sample (NIfTI-MRS files are checked on read already)
@@ -72,8 +75,9 @@ def read_spectrum(path: str, *, dwell_s=None, mhz=None, te_s=None, tr_s=None, wh
 
 def run(args: argparse.Namespace) -> int:
     from ..basis.readers import load_basis
+    from ..basis.registration import register_basis
     from ..quantify.concentrations import QuantOptions
-    from ..quantify.scan import fit_scan, with_macromolecules
+    from ..quantify.scan import check_basis, fit_scan, with_macromolecules
     from ..fitting.model import FitOptions
 
     te_s = args.te / 1000.0 if args.te is not None else None
@@ -86,12 +90,15 @@ def run(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"painmrs fit: warning: {note}", file=sys.stderr)
     if water is not None:
-        from ..quantify.plausibility import check_water_reference
+        from ..study.plausibility import check_water_reference
 
         # the water reference must be water, of this scan (a metabolite file given as its own
         # water reference gave tNAA 2,730 mM, exit 0: issue 14)
         check_water_reference(water, data, water_te_s=te_s, water_tr_s=tr_s)
     basis = load_basis(args.basis)
+    # the field first: a basis for another field is refused as such, not as mis-registered
+    check_basis(data, basis, te_s=None, allowed_sequences=None, against_data=False)
+    basis = register_basis(basis, repair=args.basis_repair == "repair")
     if args.mm:
         basis = with_macromolecules(basis)
     fractions = None

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if water is not None:
         check_nucleus(water.nucleus, args.water, "water reference")
     if water is not None:  # as the workflow's inventory checks it (issue 14)
-        from ..quantify.plausibility import check_water_reference
+        from ..study.plausibility import check_water_reference
 
         check_water_reference(nifti_mrs.check_time_axis(water), metab)
     stem = args.stem or default_stem(args.metab)

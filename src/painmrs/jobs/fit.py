@@ -34,7 +34,7 @@ def _timing(job: FitJob, scan, bids: Path):
     """The scan's quantify options with the authoritative TE/TR (:meth:`FitJob.timing`) and a
     function giving the warnings for a header that disagrees with them (the header of the
     processed file, which keeps the scan's EchoTime/RepetitionTime; the raw file is named)."""
-    from ..quantify.plausibility import header_disagreements
+    from ..study.plausibility import header_disagreements
 
     te, tr, te_src, tr_src = job.timing(scan.acq)
     quant = dataclasses.replace(job.quantify, te_s=te, tr_s=tr)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..atomic import write_text
 from ..basis.basis_set import BasisSet
+from ..basis.registration import check_against_data
 from ..basis.supplied import BASIS_FREQUENCY_TOLERANCE, BASIS_TE_TOLERANCE_S
 from ..errors import InputError
 from ..fitting.mega import DIFF_OPTIONS, fit_mega_press
@@ -92,9 +93,12 @@ def _sequence_of(data: MRSData) -> str | None:
 
 
 def check_basis(data: MRSData, basis: BasisSet, *, te_s: float | None, allowed_sequences: Sequence[str] | None,
-                what: str = "basis") -> None:
-    """Refuse a basis simulated for another field, echo time or sequence than the scan's
-    (``InputError`` naming the basis file and the field). Unknown values are not checked."""
+                what: str = "basis", against_data: bool = True, max_shift_hz: float = 12.0) -> dict:
+    """Refuse a basis simulated for another field, echo time or sequence than the scan's, or
+    whose NAA/tCr/tCho singlets miss the scan's peaks (``InputError`` naming the basis file
+    and the field). Unknown values are not checked. Returns the basis check record (the
+    basis' own ``basis_check`` and, unless ``against_data`` is false, the comparison with this
+    scan) for the fit JSON."""
     src = basis.source or what
     mhz = data.spectrometer_mhz
     if abs(basis.spectrometer_mhz - mhz) > BASIS_FREQUENCY_TOLERANCE * mhz:
@@ -114,6 +118,10 @@ def check_basis(data: MRSData, basis: BasisSet, *, te_s: float | None, allowed_s
                 src, "sequence",
                 f"{what} is for {basis.sequence} but {data.source or 'the scan'} needs {' or '.join(allowed_sequences)}",
             )
+    record = dict(basis.meta.get("basis_check") or {})
+    if against_data:
+        record["against_data"] = check_against_data(basis, data, what=what, max_offset_hz=max_shift_hz)
+    return record
 
 
 def fit_scan(
@@ -143,8 +151,9 @@ def fit_scan(
     if sequence is not None:
         # A processed MEGA-PRESS sub-spectrum may be fitted alone with its own basis.
         allowed = ["MEGA-PRESS:DIFF", "MEGA-PRESS:OFF", "MEGA-PRESS:ON", "MEGA-PRESS:SUM"] if sequence == "MEGA-PRESS" else [sequence]
-    check_basis(data, basis, te_s=te, allowed_sequences=allowed)
-    fit = fit_spectrum(data, basis, fit_options or FitOptions())
+    fit_options = fit_options or FitOptions()
+    checked = check_basis(data, basis, te_s=te, allowed_sequences=allowed, max_shift_hz=fit_options.max_shift_hz)
+    fit = fit_spectrum(data, basis, fit_options)
     wfit = fit_water(water) if water is not None else None
     unit = _proton_unit(basis) if wfit is not None else None
     if wfit is not None and (te is None or tr is None):
@@ -158,7 +167,8 @@ def fit_scan(
         plot_fit(fit, out / f"{stem}_fit.png", title=stem)
     _json(out / f"{stem}_fit.json", {"params": fit.params, "noise_sd": fit.noise_sd, "snr": fit.snr,
                                      "fwhm_hz": fit.fwhm_hz, "fit_quality": fit.fit_quality,
-                                     "fit_flags": table_fit_flags(table), "water": wfit, "proton_unit": unit, "te_s": te, "tr_s": tr})
+                                     "fit_flags": table_fit_flags(table), "water": wfit, "proton_unit": unit, "te_s": te,
+                                     "tr_s": tr, "basis_check": checked})
     return table
 
 
@@ -186,8 +196,9 @@ def fit_mega_scan(
     """MEGA-PRESS scan: DIFF (edited) + OFF fits, Gaussian GABA+ cross-check, outputs."""
     quant = quant or QuantOptions()
     te, tr = _timing(off, quant.te_s, quant.tr_s)
-    check_basis(diff, basis_diff, te_s=te, allowed_sequences=["MEGA-PRESS:DIFF"], what="DIFF basis")
-    check_basis(off, basis_off, te_s=te, allowed_sequences=["MEGA-PRESS:OFF", "PRESS"], what="OFF basis")
+    checked = {"diff": check_basis(diff, basis_diff, te_s=te, allowed_sequences=["MEGA-PRESS:DIFF"], what="DIFF basis"),
+               "off": check_basis(off, basis_off, te_s=te, allowed_sequences=["MEGA-PRESS:OFF", "PRESS"], what="OFF basis",
+                                  max_shift_hz=(off_options or FitOptions()).max_shift_hz)}
     res = fit_mega_press(diff, basis_diff, off, basis_off, diff_options, off_options)
     wfit = fit_water(water) if water is not None else None
     unit = _proton_unit(basis_off) if wfit is not None else None
@@ -207,5 +218,6 @@ def fit_mega_scan(
         plot_fit(res.off, out / f"{stem}_fitoff.png", title=f"{stem} OFF")
     _json(out / f"{stem}_fit.json", {"diff": res.diff.params, "off": res.off.params, "gaba_gaussian": res.gaba_gaussian,
                                      "fit_quality": {"diff": res.diff.fit_quality, "off": res.off.fit_quality},
-                                     "fit_flags": table_fit_flags(table), "water": wfit, "proton_unit": unit, "te_s": te, "tr_s": tr})
+                                     "fit_flags": table_fit_flags(table), "water": wfit, "proton_unit": unit, "te_s": te,
+                                     "tr_s": tr, "basis_check": checked})
     return table

@@ -219,6 +219,28 @@ def invalidate_tampered(manifests, dry_run: bool, log: logging.Logger | None = N
     return hit
 
 
+def invalidate_batches(batches_root, changed, log: logging.Logger | None = None,
+                       stages=("process", "fit")) -> list[str]:
+    """Remove the manifests of the batches whose slice the inventory just rewrote (a participant
+    added, withdrawn or re-acquired), so the batch is rebuilt in this run.
+
+    The slices change while the inventory checkpoint runs; Snakemake decided before that which
+    batch jobs are up to date and, after the checkpoint, re-checks only the jobs downstream
+    that run anyway (qc_table, ...). Measured on the demo: a participant added to an existing
+    batch reran the inventory and the study tables but not its batch (the study table silently
+    lacked it). With its manifests gone, the batch is missing output and runs."""
+    log = log or logging.getLogger("painmrs.inventory")
+    removed = []
+    for batch in sorted(changed):
+        for stage in stages:
+            manifest = Path(batches_root, stage, f"{batch}.tsv")
+            if manifest.is_file():
+                manifest.unlink()
+                removed.append(str(manifest))
+                log.info("batch %s changed: removed %s so that the batch is rebuilt", batch, manifest)
+    return removed
+
+
 def remove_stale_batches(batches_root, current, log: logging.Logger | None = None) -> list[str]:
     """Remove the manifests (``<root>/<stage>/<batch>.tsv``) of batches that no longer exist
     (their participants all withdrawn), so no later rule, manifest or report reads them."""

@@ -49,10 +49,10 @@ def _check_scan(bids: Path, row, sequences: Mapping, timing: Mapping | None = No
     reference's) header and data; ``InputError`` naming the file and field otherwise. The TE
     is the config's (``sequences.<acq>.te_ms``, authoritative: the basis is made for it); a
     header TE that differs is logged here and recorded in the scan's fit warnings
-    (:func:`painmrs.quantify.plausibility.header_disagreements`). A nucleus other than 1H is refused."""
+    (:func:`painmrs.study.plausibility.header_disagreements`). A nucleus other than 1H is refused."""
     from ..io.nifti_mrs import check_time_axis, read
     from ..mrs import check_nucleus
-    from ..quantify.plausibility import check_water_reference, header_disagreements
+    from .plausibility import check_water_reference, header_disagreements
 
     path = bids / row.svs
     info = _scan_header(path)
@@ -83,7 +83,7 @@ def _check_scan(bids: Path, row, sequences: Mapping, timing: Mapping | None = No
             )
     # The data (NaN/Inf, all-zero, corrupt samples, truncated files), so that `painmrs validate`
     # and the workflow agree; then the water reference must be water, of this scan's TE/TR
-    # (painmrs.quantify.plausibility).
+    # (painmrs.study.plausibility).
     metab = read(path)
     if row.mrsref:
         water = check_time_axis(read(bids / row.mrsref))
@@ -104,7 +104,7 @@ def check_headers(bids: Path, scans: pd.DataFrame, sequences: Mapping, on_bad_sc
     no NaN/Inf, all-zero or corrupt samples; 1H only), a header TE/TR other than the config's
     sequence's is logged (the config's wins: the basis set is made for its TE), and a water
     reference must come from the same scanner frequency, be
-    water and match the scan's TE/TR (:func:`painmrs.quantify.plausibility.check_water_reference`;
+    water and match the scan's TE/TR (:func:`painmrs.study.plausibility.check_water_reference`;
     ``timing``: the configured water TE/TR, :func:`water_timing`). Adds ``te_ms``, ``spectrometer_mhz``
     and ``exclusion`` columns. A bad scan raises ``InputError`` (``on_bad_scan: fail``) or is
     kept with the error as its ``exclusion`` reason (``exclude``); later stages skip it."""
