@@ -111,6 +111,8 @@ def write_variant(path: Path, mrs: MRSData, kind: str) -> Path:
         return _write_image(path, np.zeros_like(data), dwell, ext)
     if kind == "echo_time_35ms":
         return _write_image(path, data, dwell, {**ext, "EchoTime": 0.035})
+    if kind.startswith("nucleus="):  # ResonantNucleus, e.g. nucleus=31P
+        return _write_image(path, data, dwell, {**ext, "ResonantNucleus": [kind.split("=", 1)[1]]})
     if kind.startswith("echo_time="):  # EchoTime in s
         return _write_image(path, data, dwell, {**ext, "EchoTime": float(kind.split("=", 1)[1])})
     if kind.startswith("repetition_time="):  # RepetitionTime in s

@@ -121,8 +121,14 @@ SCAN_CASES = [
     ("nan_in_data", "nan_data", "valid", "data", "contains NaN or Inf values (1 of 16384 points)"),
     ("inf_in_data", "inf_data", "valid", "data", "contains NaN or Inf values (1 of 16384 points)"),
     ("all_zero_data", "zero_data", "valid", "data", "all values are zero (empty acquisition)"),
-    ("echo_time_not_the_configured", "echo_time_35ms", "valid", "EchoTime",
-     "header TE is 35 ms but config sequences.press.te_ms is 30 ms"),
+    # (a header TE other than the config's is no longer an error: the config's TE wins and the
+    # scan carries a header_te warning, tests/test_header_config.py)
+    # issue 13: a nucleus other than 1H was processed and fitted as 1H
+    ("nucleus_31P", "nucleus=31P", "valid", "ResonantNucleus",
+     "spectrum is of nucleus '31P', but painmrs analyses 1H spectra only (the ppm axis about water at 4.65 ppm, "
+     "the basis sets and the water scaling are for 1H): it would be fitted as 1H"),
+    ("water_reference_31P", "valid", "nucleus=31P", "ResonantNucleus",
+     "water reference is of nucleus '31P', but painmrs analyses 1H spectra only"),
     ("corrupt_water_reference", "valid", "random_bytes", None, "not a readable NIfTI file (corrupt or truncated?)"),
     ("water_reference_nan_frequency", "valid", "frequency=nan", "SpectrometerFrequency", "got nan"),
     # issue 14: plausibility of the water reference and of the samples ({svs}: the scan's file)

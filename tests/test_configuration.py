@@ -77,13 +77,19 @@ def test_a_sequence_change_reruns_only_its_own_basis():
     changed = copy.deepcopy(config)
     changed["sequences"]["press"]["tr_ms"] = 2500
     after = _params(changed)
+    # the fits use the configured TR (relaxation correction; it wins over the header: issue 13)
+    assert {rule for rule in before if before[rule] != after[rule]} == {"basis_set:press", "fit_batch", "html_report"}
+    changed = copy.deepcopy(config)
+    changed["sequences"]["press"]["refocusing"] = "shaped"  # the basis only
+    after = _params(changed)
     assert {rule for rule in before if before[rule] != after[rule]} == {"basis_set:press", "html_report"}
 
 
 def test_job_params_are_canonical_json_of_their_own_options_only():
     _, options = _load()
     fit = json.loads(job_options(options, "fit_batch"))
-    assert sorted(fit) == ["fit", "mega_diff_fit", "on_bad_scan", "qc", "quantify", "scan_figures"]
+    assert sorted(fit) == ["fit", "mega_diff_fit", "on_bad_scan", "qc", "quantify", "scan_figures", "sequences"]
+    assert fit["sequences"]["press"] == {"te_ms": options.sequences["press"].te_ms, "tr_ms": options.sequences["press"].tr_ms}
     assert sorted(json.loads(job_options(options, "process_batch"))) == ["on_bad_scan", "processing", "scan_figures"]
     assert job_options(options, "fit_batch") == json.dumps(fit, separators=(",", ":"))
     # mappings keep their order (fit.combinations' order is the row order of every fit table)

@@ -31,6 +31,7 @@ from painmrs.fitting import FitOptions, fit_spectrum
 from painmrs.fitting._threads import limit_blas_threads
 from painmrs.io.nifti_mrs import read
 from painmrs.processing.pipeline import process_scan
+from painmrs.quantify.qc import QCRules, fit_flags
 from painmrs.quantify.scan import with_macromolecules
 
 limit_blas_threads(1)
@@ -63,6 +64,9 @@ def _fit_and_check(data, water, basis_file, label):
     print(f"\n{label}: " + ", ".join(f"{n}/tCr={v:.3f}" for n, v in ratios.items())
           + f", tNAA CRLB={crlb:.1f}%, SNR={fit.snr:.0f}, FWHM={fit.fwhm_hz:.1f} Hz, fitQ={fit.fit_quality:.2f}")
     assert crlb <= 5.0
+    # a healthy fit carries no fit flag (issue 13: nothing at a bound, converged, residual
+    # 0.9-10.5 x the noise variance, below qc.max_fit_quality 30)
+    assert fit_flags(fit.params, fit.fit_quality, QCRules()) == [], (label, fit.params["groups"], fit.fit_quality)
     for name, (lo, hi) in HEALTHY_RATIO_TCR.items():
         assert lo <= ratios[name] <= hi, (label, name, ratios[name])
 

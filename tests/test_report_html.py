@@ -207,7 +207,7 @@ def test_sections_and_snakemake_figures(built, tmp_path):
 
     assert hashlib.sha256((root / "metabolites.tsv").read_bytes()).hexdigest() in html
     assert "stats/group_comparisons.tsv" in html and "options_sha256" in html
-    assert "qc: max_crlb_pct=20" in html  # methods: resolved parameters
+    assert "qc: exclude_fit_flags=True, fit_bound_tolerance=0.005, max_crlb_pct=20" in html  # methods: resolved parameters
     # forest plots, box/strip, scatter, spaghetti plots present (titles)
     for t in ("adjusted difference (% of control mean, 95% CI", "rho=", "interaction", "arm x time interaction"):
         assert t in html, t

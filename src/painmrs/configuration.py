@@ -141,6 +141,14 @@ class ProcessJob(_JSON):
 
 
 @dataclasses.dataclass(frozen=True)
+class AcqTiming(_JSON):
+    """``sequences.<acq>.te_ms`` / ``tr_ms``: what the fit jobs use of the sequences."""
+
+    te_ms: float
+    tr_ms: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class FitJob(_JSON):
     RULE = "fit_batch"  # (a class attribute, not a field)
     fit: FitOptions
@@ -149,6 +157,24 @@ class FitJob(_JSON):
     qc: QCRules
     scan_figures: str = "all"
     on_bad_scan: str = "fail"
+    # the acquisitions' TE/TR (sequences.<acq>.te_ms / tr_ms): authoritative over the headers
+    sequences: Mapping[str, AcqTiming] = dataclasses.field(default_factory=dict)
+
+    def timing(self, acq: str) -> tuple[float | None, float | None, str, str]:
+        """(TE s, TR s, TE source, TR source) the fit of an ``acq`` scan uses: ``quantify.te_s`` /
+        ``tr_s`` when set, else ``sequences.<acq>.te_ms`` / ``tr_ms``, else (None) the header's."""
+        q, seq = self.quantify, self.sequences.get(acq)
+        if q.te_s is not None:
+            te, te_src = q.te_s, "config quantify.te_s"
+        else:
+            te = None if seq is None else seq.te_ms / 1000.0
+            te_src = f"config sequences.{acq}.te_ms"
+        if q.tr_s is not None:
+            tr, tr_src = q.tr_s, "config quantify.tr_s"
+        else:
+            tr = None if seq is None or seq.tr_ms is None else seq.tr_ms / 1000.0
+            tr_src = f"config sequences.{acq}.tr_ms"
+        return te, tr, te_src, tr_src
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,7 +214,8 @@ def job_options(study: StudyOptions, rule: str, acq: str | None = None) -> str:
     if rule == "process_batch":
         job = ProcessJob(study.processing, ex.scan_figures, ex.on_bad_scan)
     elif rule == "fit_batch":
-        job = FitJob(study.fit, study.mega_diff_fit, study.quantify, study.qc, ex.scan_figures, ex.on_bad_scan)
+        timing = {acq: AcqTiming(seq.te_ms, seq.tr_ms) for acq, seq in study.sequences.items()}
+        job = FitJob(study.fit, study.mega_diff_fit, study.quantify, study.qc, ex.scan_figures, ex.on_bad_scan, timing)
     elif rule == "basis_set":
         job = BasisJob(acq, study.sequences[acq])
     elif rule == "study_table":

@@ -26,6 +26,20 @@ from . import __version__
 from .errors import InputError
 
 H2O_PPM = 4.65
+#: The one nucleus painmrs analyses: the ppm axis (water at 4.65 ppm), the basis simulation,
+#: the metabolite list and the water scaling are all for protons.
+NUCLEUS = "1H"
+
+
+def check_nucleus(nucleus, path, what: str = "spectrum") -> None:
+    """Refuse a spectrum of another nucleus than 1H (NIfTI-MRS ``ResonantNucleus``): before
+    this check a 31P spectrum was processed and fitted as 1H. ``InputError`` naming the file."""
+    if str(nucleus).strip().upper() != NUCLEUS.upper():
+        raise InputError(
+            path, "ResonantNucleus",
+            f"{what} is of nucleus {nucleus!r}, but painmrs analyses {NUCLEUS} spectra only (the ppm axis about water "
+            f"at {H2O_PPM} ppm, the basis sets and the water scaling are for {NUCLEUS}): it would be fitted as {NUCLEUS}",
+        )
 
 # Dimension tags defined by the NIfTI-MRS standard.
 DIMENSION_TAGS = (

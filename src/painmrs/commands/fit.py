@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +33,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory")
 
 
-def read_spectrum(path: str, *, dwell_s=None, mhz=None, te_s=None):
-    """A processed single spectrum from NIfTI-MRS / LCModel .RAW,.H2O / jMRUI text, as 1-D MRSData."""
+def read_spectrum(path: str, *, dwell_s=None, mhz=None, te_s=None, tr_s=None, what="spectrum"):
+    """A processed single spectrum from NIfTI-MRS / LCModel .RAW,.H2O / jMRUI text, as 1-D
+    MRSData (1H only), with ``te_s``/``tr_s`` (``--te``/``--tr``) in its header, and the
+    warnings for a header that said otherwise (:func:`~painmrs.study.plausibility.header_disagreements`)."""
     p = Path(path)
     low = p.name.lower()
     if low.endswith((".nii", ".nii.gz")):
@@ -51,7 +54,10 @@ def read_spectrum(path: str, *, dwell_s=None, mhz=None, te_s=None):
     else:
         raise InputError(p, None, "unknown spectrum format (expected .nii/.nii.gz, .RAW/.H2O or jMRUI .txt)")
     from ..io.nifti_mrs import check_samples
+    from ..mrs import check_nucleus
+    from ..study.plausibility import header_disagreements
 
+    check_nucleus(mrs.nucleus, p, what)  # a 31P spectrum was fitted as 1H (issue 13)
     check_samples(mrs.fid, p)  # a corrupt sample (NIfTI-MRS files are checked on read already)
     if mrs.fid.ndim > 1:
         bad = [t for t in mrs.dim_tags if t not in ("DIM_DYN", "DIM_MEAS")]
@@ -60,12 +66,11 @@ def read_spectrum(path: str, *, dwell_s=None, mhz=None, te_s=None):
         # Plain average of repeated acquisitions (already-aligned data only).
         mrs = mrs.with_step(mrs.fid.reshape(mrs.n_points, -1).mean(axis=1), "Signal averaging",
                             {"note": "painmrs fit: plain mean over " + ",".join(mrs.dim_tags)}, dim_tags=())
-    header_updates = {}
-    if te_s is not None:
-        header_updates["EchoTime"] = te_s
+    notes = header_disagreements(mrs.header, p, te_s=te_s, tr_s=tr_s, te_source="--te", tr_source="--tr")
+    header_updates = {k: v for k, v in (("EchoTime", te_s), ("RepetitionTime", tr_s)) if v is not None}
     if header_updates:
         mrs = mrs.replace(header={**mrs.header, **header_updates})
-    return mrs
+    return mrs, notes
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,8 +82,13 @@ def run(args: argparse.Namespace) -> int:
 
     te_s = args.te / 1000.0 if args.te is not None else None
     tr_s = args.tr / 1000.0 if args.tr is not None else None
-    data = read_spectrum(args.data, dwell_s=args.dwell, mhz=args.frequency, te_s=te_s)
-    water = read_spectrum(args.water, dwell_s=args.dwell, mhz=args.frequency, te_s=te_s) if args.water else None
+    data, notes = read_spectrum(args.data, dwell_s=args.dwell, mhz=args.frequency, te_s=te_s, tr_s=tr_s)
+    water = None
+    if args.water:
+        water, _ = read_spectrum(args.water, dwell_s=args.dwell, mhz=args.frequency, te_s=te_s, tr_s=tr_s,
+                                 what="water reference")
+    for note in notes:
+        print(f"painmrs fit: warning: {note}", file=sys.stderr)
     if water is not None:
         from ..study.plausibility import check_water_reference
 
@@ -97,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     stem = args.name or Path(args.data).name.split(".")[0]
     table = fit_scan(data, basis, args.out, stem, water=water, fractions=fractions,
                      fit_options=FitOptions(ppm_range=tuple(args.ppm_range)),
-                     quant=QuantOptions(te_s=te_s, tr_s=tr_s), figure=not args.no_figure)
+                     quant=QuantOptions(te_s=te_s, tr_s=tr_s), figure=not args.no_figure, warnings=notes)
     show = table[["metabolite", "amplitude", "crlb_pct", "ratio_tCr", "conc_mM"]]
     print(show.to_string(index=False, float_format=lambda v: f"{v:.3g}" if np.isfinite(v) else "n/a"))
     return 0

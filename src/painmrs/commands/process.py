@@ -39,8 +39,13 @@ def run(args: argparse.Namespace) -> int:
     options = study_options(load_config(args.config), args.config).processing
     if args.sequence:
         options = dataclasses.replace(options, sequence=args.sequence)
+    from ..mrs import check_nucleus
+
     metab = nifti_mrs.read(args.metab)
+    check_nucleus(metab.nucleus, args.metab)  # as the inventory: 1H only (issue 13)
     water = nifti_mrs.read(args.water) if args.water else None
+    if water is not None:
+        check_nucleus(water.nucleus, args.water, "water reference")
     if water is not None:  # as the workflow's inventory checks it (issue 14)
         from ..study.plausibility import check_water_reference
 

@@ -33,7 +33,7 @@ def fit_to_mrs(fit: FitResult, source: MRSData) -> MRSData:
     return source.with_step(
         _to_fid(spectra),
         "painmrs linear-combination fit",
-        {"components": list(FIT_COMPONENTS), **{k: v for k, v in fit.params.items() if k != "groups"}},
+        {"components": list(FIT_COMPONENTS), **{k: v for k, v in fit.params.items() if k not in ("groups", "bounds")}},
         dim_tags=("DIM_USER_0",),
         header_updates=header,
     )

@@ -13,7 +13,7 @@ from scipy.optimize import nnls
 from ..basis.basis_set import BasisSet
 from ..basis.macromolecules import is_macromolecule
 from ..errors import InputError
-from ..mrs import MRSData
+from ..mrs import MRSData, check_nucleus
 from . import baseline as bl
 from .noise import estimate_noise_sd
 from .options import FitOptions
@@ -32,6 +32,7 @@ class FitProblem:
         src = spectrum.source
         if spectrum.fid.ndim != 1:
             raise InputError(src, "data", f"fit_spectrum needs one 1-D spectrum, got shape {spectrum.fid.shape}")
+        check_nucleus(spectrum.nucleus, src)
         if not np.all(np.isfinite(spectrum.fid.view(float))):
             raise InputError(src, "data", "contains NaN or Inf")
         if abs(basis.spectrometer_mhz / spectrum.spectrometer_mhz - 1) > 0.02:

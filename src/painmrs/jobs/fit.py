@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Mapping
@@ -27,6 +28,21 @@ def _fractions(bids: Path, scan, affine, log) -> dict | None:
     from ..quantify.tissue import voxel_tissue_fractions
 
     return voxel_tissue_fractions(affine, {t: bids / p for t, p in maps.items()})
+
+
+def _timing(job: FitJob, scan, bids: Path):
+    """The scan's quantify options with the authoritative TE/TR (:meth:`FitJob.timing`) and a
+    function giving the warnings for a header that disagrees with them (the header of the
+    processed file, which keeps the scan's EchoTime/RepetitionTime; the raw file is named)."""
+    from ..study.plausibility import header_disagreements
+
+    te, tr, te_src, tr_src = job.timing(scan.acq)
+    quant = dataclasses.replace(job.quantify, te_s=te, tr_s=tr)
+
+    def notes(data) -> list[str]:
+        return header_disagreements(data.header, bids / scan.svs, te_s=te, tr_s=tr, te_source=te_src, tr_source=tr_src)
+
+    return quant, notes
 
 
 def fit_batch(
@@ -62,6 +78,7 @@ def fit_batch(
 
         def one(scan=scan, out_dir=out_dir, figure=figure):
             water = nifti_mrs.read(files[(scan.stem, "water")]) if (scan.stem, "water") in files else None
+            quant, notes = _timing(job, scan, bids)
             if scan.sequence == "MEGA-PRESS":
                 if scan.acq not in bases:
                     root = Path(basis_dirs[scan.acq])
@@ -70,8 +87,8 @@ def fit_batch(
                 off = nifti_mrs.read(files[(scan.stem, "off")])
                 fractions = _fractions(bids, scan, off.affine, log)
                 fit_mega_scan(diff, off, *bases[scan.acq], out_dir, scan.stem, water=water, fractions=fractions,
-                              diff_options=job.mega_diff_fit, off_options=job.fit, quant=job.quantify, qc=job.qc,
-                              figure=figure)
+                              diff_options=job.mega_diff_fit, off_options=job.fit, quant=quant, qc=job.qc,
+                              figure=figure, warnings=notes(off))
                 produced = MEGA_OUTPUTS
             else:
                 if scan.acq not in bases:
@@ -79,7 +96,8 @@ def fit_batch(
                 data = nifti_mrs.read(files[(scan.stem, "processed")])
                 fractions = _fractions(bids, scan, data.affine, log)
                 fit_scan(data, bases[scan.acq], out_dir, scan.stem, water=water, fractions=fractions,
-                         fit_options=job.fit, quant=job.quantify, qc=job.qc, figure=figure, sequence=scan.sequence)
+                         fit_options=job.fit, quant=quant, qc=job.qc, figure=figure, sequence=scan.sequence,
+                         warnings=notes(data))
                 produced = PRESS_OUTPUTS
             paths = {k: out_dir / f"{scan.stem}{suffix}" for k, suffix in produced.items()
                      if figure or not suffix.endswith(".png")}  # execution.scan_figures

@@ -27,10 +27,11 @@ STATS_TABLES = (
 
 def qc_table(process_manifests, fit_manifests=()) -> pd.DataFrame:
     """One row per scan: the processing QC sidecar's scalars, plus (when fitted) the fit's
-    linewidth ``fwhm_hz``, its SNR ``fit_snr`` and the voxel tissue fractions. Scans a stage
+    linewidth ``fwhm_hz``, its SNR ``fit_snr``, the voxel tissue fractions and its ``fit_flags``. Scans a stage
     excluded (``execution.on_bad_scan: exclude``) get ``scan_qc_pass`` false and the error as
     ``qc_reason``; ``qc_warnings`` lists what a fitted scan lacks (e.g. its water reference)."""
     from ..processing.qc import collect_qc
+    from ..quantify.qc import is_fit_flag
 
     proc = read_manifests(process_manifests)
     table = collect_qc(proc.loc[proc["output"] == "qc_json", "path"].tolist())
@@ -51,6 +52,10 @@ def qc_table(process_manifests, fit_manifests=()) -> pd.DataFrame:
                     "f_csf": float(fit["f_csf"].iloc[0]),
                     # e.g. no water reference: water-scaled values unavailable (quantify.table)
                     "qc_warnings": str(fit["warnings"].iloc[0]) if "warnings" in fit and fit["warnings"].notna().iloc[0] else "",
+                    # a fit that is no solution (painmrs.quantify.qc.fit_flags): fit_at_bound:..., ...
+                    "fit_flags": ";".join(t for t in (str(fit["qc_flags"].iloc[0]) if "qc_flags" in fit
+                                                      and fit["qc_flags"].notna().iloc[0] else "").split(";")
+                                          if is_fit_flag(t)),
                 }
             )
         table = table.drop(columns=[c for c in ("fwhm_hz", "spectrometer_mhz", "f_gm", "f_wm", "f_csf") if c in table.columns])
@@ -65,8 +70,9 @@ def qc_table(process_manifests, fit_manifests=()) -> pd.DataFrame:
     table = table.sort_values("stem", ignore_index=True)
     table["scan_qc_pass"] = ~table["stem"].isin(failures)  # processing/scan QC (the stages)
     table["qc_reason"] = [failures.get(stem, "") for stem in table["stem"]]
-    if "qc_warnings" in table.columns:
-        table["qc_warnings"] = table["qc_warnings"].fillna("")
+    for column in ("qc_warnings", "fit_flags"):
+        if column in table.columns:
+            table[column] = table[column].fillna("")
     return table
 
 

@@ -28,7 +28,7 @@ from ..fitting.water import basis_proton_unit, fit_water
 from ..mrs import MRSData
 from .concentrations import QuantOptions
 from .qc import QCRules
-from .table import fit_table, write_fit_table
+from .table import fit_table, table_fit_flags, write_fit_table
 
 
 def with_macromolecules(
@@ -137,11 +137,13 @@ def fit_scan(
     qc: QCRules | None = None,
     figure: bool = True,
     sequence: str | None = None,
+    warnings: Sequence[str] = (),
 ) -> pd.DataFrame:
     """PRESS-type scan: fit, quantify, write the outputs; returns the table.
 
     ``sequence`` (PRESS, STEAM, sLASER; default: from the scan header, if it says) must match
-    the basis' sequence, as must its field and echo time (:func:`check_basis`)."""
+    the basis' sequence, as must its field and echo time (:func:`check_basis`). ``warnings``:
+    scan-level warnings to record (``_fit.tsv`` warnings, e.g. a header TE other than the config's)."""
     quant = quant or QuantOptions()
     te, tr = _timing(data, quant.te_s, quant.tr_s)
     sequence = sequence or _sequence_of(data)
@@ -157,7 +159,7 @@ def fit_scan(
     if wfit is not None and (te is None or tr is None):
         raise InputError(data.source, "EchoTime/RepetitionTime", "water scaling needs TE and TR (header or --te/--tr)")
     table = fit_table([("press", fit)], water_area=wfit.area if wfit else None, proton_unit=unit,
-                      fractions=fractions, te_s=te, tr_s=tr, quant=quant, qc=qc)
+                      fractions=fractions, te_s=te, tr_s=tr, quant=quant, qc=qc, warnings=warnings)
     out = Path(out_dir)
     write_fit_table(out / f"{stem}_fit.tsv", table)
     write_fit_nifti(out / f"{stem}_desc-fit_svs.nii.gz", fit, data)
@@ -165,8 +167,8 @@ def fit_scan(
         plot_fit(fit, out / f"{stem}_fit.png", title=stem)
     _json(out / f"{stem}_fit.json", {"params": fit.params, "noise_sd": fit.noise_sd, "snr": fit.snr,
                                      "fwhm_hz": fit.fwhm_hz, "fit_quality": fit.fit_quality,
-                                     "water": wfit, "proton_unit": unit, "te_s": te, "tr_s": tr,
-                                     "basis_check": checked})
+                                     "fit_flags": table_fit_flags(table), "water": wfit, "proton_unit": unit, "te_s": te,
+                                     "tr_s": tr, "basis_check": checked})
     return table
 
 
@@ -189,6 +191,7 @@ def fit_mega_scan(
     quant: QuantOptions | None = None,
     qc: QCRules | None = None,
     figure: bool = True,
+    warnings: Sequence[str] = (),
 ) -> pd.DataFrame:
     """MEGA-PRESS scan: DIFF (edited) + OFF fits, Gaussian GABA+ cross-check, outputs."""
     quant = quant or QuantOptions()
@@ -205,7 +208,7 @@ def fit_mega_scan(
     table = fit_table([("diff", res.diff, EDITED_TARGETS), ("off", res.off)],
                       extra_rows=[("GABA+_gauss", "diff", res.gaba_gaussian_amplitude, gauss_sd)],
                       water_area=wfit.area if wfit else None, proton_unit=unit, fractions=fractions,
-                      te_s=te, tr_s=tr, quant=quant, qc=qc)
+                      te_s=te, tr_s=tr, quant=quant, qc=qc, warnings=warnings)
     out = Path(out_dir)
     write_fit_table(out / f"{stem}_fit.tsv", table)
     write_fit_nifti(out / f"{stem}_desc-fit_svs.nii.gz", res.diff, diff)
@@ -214,6 +217,7 @@ def fit_mega_scan(
         plot_fit(res.diff, out / f"{stem}_fit.png", title=f"{stem} DIFF")
         plot_fit(res.off, out / f"{stem}_fitoff.png", title=f"{stem} OFF")
     _json(out / f"{stem}_fit.json", {"diff": res.diff.params, "off": res.off.params, "gaba_gaussian": res.gaba_gaussian,
-                                     "water": wfit, "proton_unit": unit, "te_s": te, "tr_s": tr,
-                                     "basis_check": checked})
+                                     "fit_quality": {"diff": res.diff.fit_quality, "off": res.off.fit_quality},
+                                     "fit_flags": table_fit_flags(table), "water": wfit, "proton_unit": unit, "te_s": te,
+                                     "tr_s": tr, "basis_check": checked})
     return table

@@ -3,11 +3,15 @@
 Columns: metabolite, spectrum (press | diff | off), amplitude, crlb_sd, crlb_pct, ratio_tCr
 (+ ratio_tNAA if configured), conc_mM (Gasparovic molar, CSF-corrected), conc_molal,
 alpha_corrected (Harris 2015, GABA targets only), snr, fwhm_hz, f_gm, f_wm, f_csf, fit_qc_pass,
-qc_flags, warnings (scan-level, e.g. no water reference). Missing values are written as ``n/a`` (BIDS).
+qc_flags (the metabolite's CRLB flag and the scan's SNR, linewidth and fit flags,
+:func:`painmrs.quantify.qc.fit_flags`), warnings (scan-level, e.g. no water reference, a header
+that disagrees with the config). Missing values are written as ``n/a`` (BIDS).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 from collections.abc import Mapping, Sequence
 
@@ -17,7 +21,7 @@ import pandas as pd
 from ..atomic import write_text
 from ..fitting.model import FitResult
 from .concentrations import QuantOptions, alpha_corrected, water_scaling
-from .qc import QCRules, metabolite_flags, scan_flags
+from .qc import QCRules, fit_flags, is_fit_flag, metabolite_flags, scan_flags
 
 COLUMNS = (
     "metabolite", "spectrum", "amplitude", "crlb_sd", "crlb_pct", "ratio_tCr", "ratio_tNAA", "conc_mM",
@@ -42,11 +46,13 @@ def fit_table(
     tr_s: float | None = None,
     quant: QuantOptions | None = None,
     qc: QCRules | None = None,
+    warnings: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Rows from one or more fits (``(label, fit)`` or ``(label, fit, names)`` to report only
     ``names`` of that fit; earlier labels win name clashes).
 
     ``extra_rows``: (name, label, amplitude, sd) e.g. the Gaussian GABA+ cross-check.
+    ``warnings``: further scan-level warnings (e.g. a header TE other than the config's).
     The scan-level SNR / FWHM come from the last fit (OFF for MEGA-PRESS, the PRESS fit).
     """
     quant = quant or QuantOptions()
@@ -96,15 +102,35 @@ def fit_table(
     df["spectrometer_mhz"] = float(ref_fit.spectrometer_mhz)
     for t in ("GM", "WM", "CSF"):
         df[f"f_{t.lower()}"] = (fr or {}).get(t, np.nan) if fractions is not None else np.nan
-    scan = scan_flags(ref_fit.snr, ref_fit.fwhm_hz, ref_fit.spectrometer_mhz, ref_fit.fit_quality, qc)
+    # Scan-level flags: SNR and linewidth of the reference fit, then every fit's own fit flags
+    # (painmrs.quantify.qc.fit_flags; a MEGA-PRESS scan's carry @diff / @off).
+    scan = _scan_flags(fits, ref_fit, qc)
     flags = [";".join(scan + metabolite_flags(n, p, qc)) for n, p in zip(df.metabolite, df.crlb_pct)]
     df["fit_qc_pass"] = [not f for f in flags]  # this fit's own checks (not the study inclusion)
     df["qc_flags"] = [f or "" for f in flags]
     # Where the water scaling's tissue fractions came from: segmentation (f_gm... columns),
     # assumed (quantify.assumed_fractions, f_* n/a), or none (not water-scaled).
     df["tissue_source"] = "segmentation" if fractions is not None else ("assumed" if have_water and not refused else "none")
-    df["warnings"] = NO_WATER_WARNING if not have_water else (REFUSED_FRACTIONS_WARNING if refused else "")
+    own = NO_WATER_WARNING if not have_water else (REFUSED_FRACTIONS_WARNING if refused else "")
+    df["warnings"] = "; ".join(w for w in (own, *warnings) if w)
     return df[list(COLUMNS)]
+
+
+def _scan_flags(fits, ref_fit, qc: QCRules) -> list[str]:
+    """SNR and linewidth of the reference fit, then every fit's own fit flags."""
+    scan = scan_flags(ref_fit.snr, ref_fit.fwhm_hz, ref_fit.spectrometer_mhz, math.nan,
+                      dataclasses.replace(qc, max_fit_quality=None))
+    for label, fit, *_ in fits:
+        scan += fit_flags(getattr(fit, "params", {}), fit.fit_quality, qc, label if len(fits) > 1 else None)
+    return scan
+
+
+def table_fit_flags(table: pd.DataFrame) -> list[str]:
+    """The scan's fit flags (``fit_at_bound:...``, ``fit_eval_limit``, ``fit_residual>X``) in a fit table."""
+    if "qc_flags" not in table.columns or not len(table):
+        return []
+    first = str(table["qc_flags"].iloc[0] or "")
+    return [t for t in first.split(";") if is_fit_flag(t)]
 
 
 def write_fit_table(path: str | os.PathLike, table: pd.DataFrame) -> None:

@@ -118,7 +118,7 @@ def build_report(
         headers = _bids_headers(bids)
     fit_figs = _example_fits(derivatives, min(4, max_figures))
     qc_tab = _qc_scans(qc_table, scans)
-    excluded_scans, scan_warnings = _excluded_and_warned(qc_tab)
+    excluded_scans, scan_warnings = _excluded_and_warned(qc_tab, options.qc.exclude_fit_flags)
 
     gc = tabs.get("group_comparisons", pd.DataFrame())
     groups = _group_section(gc, ok, options, design, measure, max_figures)

@@ -146,8 +146,13 @@ def _exclusion_text(r) -> str:
     parts = [crlb + (f" ({over})" if over else ""),
              f"SNR < {r.min_snr:g}" if r.min_snr is not None else f"SNR {off}",
              f"FWHM > {r.max_fwhm_ppm:g} ppm" if r.max_fwhm_ppm is not None else f"FWHM {off}"]
+    fit = [f"a metabolite lineshape or shift parameter within {100 * r.fit_bound_tolerance:g}% of its bound range "
+           "of a bound (fit_at_bound)", "the evaluation limit reached (fit_eval_limit)"]
     if r.max_fit_quality is not None:
-        parts.append(f"fit residual/noise variance > {r.max_fit_quality:g}")
+        fit.append(f"fit residual/noise variance > {r.max_fit_quality:g} (fit_residual)")
+    verdict = ("every value of such a scan was excluded" if r.exclude_fit_flags
+               else "such scans were flagged but not excluded (qc.exclude_fit_flags: false)")
+    parts.append(f"fit flags: {', '.join(fit)}; {verdict}")
     return "; ".join(parts) + "; failed QC-stage checks"
 
 

@@ -273,16 +273,26 @@ def _diagnostics(gc: pd.DataFrame, par: pd.DataFrame, cro: pd.DataFrame, opts_al
     return pd.DataFrame(rows)
 
 
-def _excluded_and_warned(qc_tab: pd.DataFrame | None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+def _excluded_and_warned(qc_tab: pd.DataFrame | None, exclude_fit_flags: bool = True
+                         ) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """Scans the stages excluded (execution.on_bad_scan: exclude; scan_qc_pass false with the
-    error as qc_reason) and scans with warnings (e.g. no water reference), from the QC table."""
+    error as qc_reason), scans whose fit is flagged (``fit_flags``: excluded from the statistics
+    with ``qc.exclude_fit_flags``, else warned) and scans with warnings (e.g. no water
+    reference, a header that disagrees with the config), from the QC table."""
     if qc_tab is None or qc_tab.empty or "stem" not in qc_tab.columns:
         return None, None
-    excluded = warned = None
-    if "qc_reason" in qc_tab.columns:
-        reason = qc_tab["qc_reason"].fillna("").astype(str)
-        excluded = qc_tab.loc[reason != "", ["stem"]].assign(reason=reason[reason != ""])
-    if "qc_warnings" in qc_tab.columns:
-        text = qc_tab["qc_warnings"].fillna("").astype(str)
-        warned = qc_tab.loc[text != "", ["stem"]].assign(warning=text[text != ""])
+
+    def column(name):
+        return qc_tab[name].fillna("").astype(str) if name in qc_tab.columns else pd.Series("", index=qc_tab.index)
+
+    reason, warning, flags = column("qc_reason"), column("qc_warnings"), column("fit_flags")
+    flagged = flags.map(lambda f: f"fit flags: {f}" if f else "")
+    if exclude_fit_flags:
+        flagged = flagged.map(lambda f: f"{f} (values left out of the statistics: qc.exclude_fit_flags)" if f else "")
+        reason = (reason + "; " + flagged).str.strip("; ").where(reason != "", flagged)
+    else:
+        flagged = flagged.map(lambda f: f"{f} (not excluded: qc.exclude_fit_flags is false)" if f else "")
+        warning = (warning + "; " + flagged).str.strip("; ").where(warning != "", flagged)
+    excluded = qc_tab.loc[reason != "", ["stem"]].assign(reason=reason[reason != ""])
+    warned = qc_tab.loc[warning != "", ["stem"]].assign(warning=warning[warning != ""])
     return excluded, warned

@@ -129,9 +129,11 @@ def read_fit_table(path: str | os.PathLike) -> pd.DataFrame:
     # How the water-scaled values' tissue fractions were obtained (segmentation | assumed | none).
     ts = df["tissue_source"].dropna().astype(str) if "tissue_source" in df.columns else pd.Series([], dtype=str)
     long["tissue_source"] = ts.iloc[0] if len(ts) else "n/a"
+    # The fit flags (fit_at_bound:..., fit_eval_limit, fit_residual>X; fit_quality>X in older
+    # tables) are scan-level: in the order written, on every row.
     flags = df["qc_flags"].fillna("").astype(str) if "qc_flags" in df.columns else pd.Series([], dtype=str)
-    tokens = sorted({t for f in flags for t in f.split(";") if t.startswith("fit_quality>")})
-    long["_fit_quality_flag"] = tokens[0] if tokens else ""
+    tokens = [] if not len(flags) else [t for t in flags.iloc[0].split(";") if qc_rules.is_fit_flag(t)]
+    long["_fit_flags"] = ";".join(tokens)
     return long
 
 
@@ -186,8 +188,8 @@ def apply_exclusions(table: pd.DataFrame, rules: ExclusionRules, qc_verdict: pd.
         bad = qc_verdict.reindex(table.index)
         mask = bad.notna().to_numpy() & (bad.fillna("").astype(str).to_numpy() != "")
         flag(mask, lambda i: f"qc_stage:{bad.iloc[i]}")
-    # Scan-level rules once per scan. The fit-quality rule needs the fit's residual, which only
-    # the quantify stage saw: its verdict comes from the fit table's own flags (_fit_quality_flag).
+    # Scan-level rules once per scan. The fit flags need the fit (its residual, parameters and
+    # bounds), which only the quantify stage saw: they come from the fit table (_fit_flags).
     scan_rules = dataclasses.replace(rules.qc, max_fit_quality=None)
     # Hz -> ppm with each scan's own spectrometer frequency (never a study-wide constant): a
     # fwhm_ppm column (QC table) wins; a scan without a known frequency fails the linewidth rule.
@@ -210,10 +212,9 @@ def apply_exclusions(table: pd.DataFrame, rules: ExclusionRules, qc_verdict: pd.
         scan_reasons.append(cache[key])
     for i, r in enumerate(scan_reasons):
         reasons[i].extend(r)
-    if "_fit_quality_flag" in table.columns:
-        fq = table["_fit_quality_flag"].fillna("").astype(str).to_numpy()
-        if rules.qc.max_fit_quality is not None:
-            flag(fq != "", lambda i: fq[i])
+    if "_fit_flags" in table.columns and rules.qc.exclude_fit_flags:  # else: recorded, not excluded
+        ff = table["_fit_flags"].fillna("").astype(str).to_numpy()
+        flag(ff != "", lambda i: ff[i])
     crlb = table["crlb_pct"].to_numpy(dtype=float)
     for i, (met, c) in enumerate(zip(table["metabolite"].astype(str), crlb)):
         reasons[i].extend(qc_rules.metabolite_flags(met, c, rules.qc))
@@ -273,7 +274,7 @@ def build_metabolite_table(
     if verdict is not None:
         verdict = verdict.reset_index(drop=True)
     table = apply_exclusions(table, rules, verdict)
-    table = table.drop(columns=[c for c in table.columns if c.startswith("_qc_stage") or c in ("fwhm_ppm", "_fit_quality_flag")])
+    table = table.drop(columns=[c for c in table.columns if c.startswith("_qc_stage") or c in ("fwhm_ppm", "_fit_flags")])
 
     parts = _participants(participants)
     unknown = sorted(set(table["subject"]) - set(parts["subject"]))

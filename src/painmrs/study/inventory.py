@@ -44,31 +44,39 @@ def _scan_header(path: Path):
     return read_header(path)
 
 
-def _check_scan(bids: Path, row, sequences: Mapping, timing: Mapping | None = None) -> tuple[float, float]:
+def _check_scan(bids: Path, row, sequences: Mapping, timing: Mapping | None = None, log=None) -> tuple[float, float]:
     """(TE in ms, frequency in MHz) of one scan after checking its (and its water
-    reference's) header and data; ``InputError`` naming the file and field otherwise."""
+    reference's) header and data; ``InputError`` naming the file and field otherwise. The TE
+    is the config's (``sequences.<acq>.te_ms``, authoritative: the basis is made for it); a
+    header TE that differs is logged here and recorded in the scan's fit warnings
+    (:func:`painmrs.study.plausibility.header_disagreements`). A nucleus other than 1H is refused."""
     from ..io.nifti_mrs import check_time_axis, read
-    from .plausibility import check_water_reference
+    from ..mrs import check_nucleus
+    from .plausibility import check_water_reference, header_disagreements
 
     path = bids / row.svs
     info = _scan_header(path)
+    check_nucleus(info.nucleus, path)
     mhz = info.spectrometer_mhz
     declared = float(sequences[row.acq]["te_ms"])
     te = info.extension.get("EchoTime")
     if te is not None:
         try:
-            te_ms = float(te) * 1000.0
+            float(te)
         except (TypeError, ValueError):
             raise InputError(path, "EchoTime", f"{te!r} is not a number of seconds") from None
-        if not abs(te_ms - declared) <= TE_TOLERANCE_MS:  # NaN fails too
-            raise InputError(
-                path, "EchoTime", f"header TE is {te_ms:g} ms but config sequences.{row.acq}.te_ms is {declared:g} ms"
-            )
-    else:
-        te_ms = declared
+    tr_ms = sequences[row.acq].get("tr_ms")
+    for text in header_disagreements(info.extension, path, te_s=declared / 1000.0,
+                                     tr_s=None if tr_ms is None else float(tr_ms) / 1000.0,
+                                     te_source=f"config sequences.{row.acq}.te_ms",
+                                     tr_source=f"config sequences.{row.acq}.tr_ms"):
+        (log or logging.getLogger("painmrs.inventory")).warning("%s: %s", row.stem, text)
+    te_ms = declared
     if row.mrsref:
         ref = bids / row.mrsref
-        ref_mhz = _scan_header(ref).spectrometer_mhz
+        ref_info = _scan_header(ref)
+        check_nucleus(ref_info.nucleus, ref, "water reference")
+        ref_mhz = ref_info.spectrometer_mhz
         if abs(ref_mhz - mhz) > FREQUENCY_TOLERANCE * mhz:
             raise InputError(
                 ref, "SpectrometerFrequency", f"{ref_mhz:g} MHz but its scan {row.svs} has {mhz:g} MHz: not the same scanner"
@@ -93,8 +101,9 @@ def water_timing(config: Mapping) -> dict:
 def check_headers(bids: Path, scans: pd.DataFrame, sequences: Mapping, on_bad_scan: str = "fail", log=None,
                   timing: Mapping | None = None) -> pd.DataFrame:
     """Read every scan's header and data: it must be valid NIfTI-MRS (:func:`painmrs.io.nifti_mrs.read`:
-    no NaN/Inf, all-zero or corrupt samples), TE must match the config's sequence (the basis set is
-    simulated for that TE), and a water reference must come from the same scanner frequency, be
+    no NaN/Inf, all-zero or corrupt samples; 1H only), a header TE/TR other than the config's
+    sequence's is logged (the config's wins: the basis set is made for its TE), and a water
+    reference must come from the same scanner frequency, be
     water and match the scan's TE/TR (:func:`painmrs.study.plausibility.check_water_reference`;
     ``timing``: the configured water TE/TR, :func:`water_timing`). Adds ``te_ms``, ``spectrometer_mhz``
     and ``exclusion`` columns. A bad scan raises ``InputError`` (``on_bad_scan: fail``) or is
@@ -103,7 +112,7 @@ def check_headers(bids: Path, scans: pd.DataFrame, sequences: Mapping, on_bad_sc
     te_col, mhz_col, reasons = [], [], []
     for row in scans.itertuples():
         try:
-            te_ms, mhz = _check_scan(bids, row, sequences, timing)
+            te_ms, mhz = _check_scan(bids, row, sequences, timing, log)
             reason = ""
         except InputError as exc:
             if on_bad_scan != "exclude":

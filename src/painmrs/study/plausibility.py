@@ -109,6 +109,34 @@ def _number(value) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+#: Why a header TE may be shorter than the configured one (issue 13): spec2nii writes the
+#: first of an sLASER sequence's inter-pulse intervals as EchoTime (Siemens Prisma sLASER:
+#: 0.008 s for 8 + 12 + 10 ms), not the effective TE.
+SHORT_HEADER_TE_NOTE = ("a header TE shorter than the configured one is what sLASER files converted by spec2nii hold: "
+                        "EchoTime is then the first of the sequence's inter-pulse intervals (e.g. 8 ms of 8 + 12 + 10 ms "
+                        "= TE 30 ms), not the effective TE; check that the configured value is the sequence's effective TE")
+
+
+def header_disagreements(header, path, *, te_s: float | None = None, tr_s: float | None = None,
+                         te_source: str = "the config", tr_source: str = "the config") -> list[str]:
+    """Scan-level warnings (``header_te:`` / ``header_tr:``) where the header's EchoTime /
+    RepetitionTime differs from the authoritative value (the config's, or ``painmrs fit
+    --te/--tr``) by more than the TE / TR tolerance. The authoritative value is the one used
+    (basis echo time, relaxation correction); each warning names the file and both values."""
+    out = []
+    for field, key, used, source, tolerance_ms in (("EchoTime", "te", te_s, te_source, TE_TOLERANCE_MS),
+                                                   ("RepetitionTime", "tr", tr_s, tr_source, TR_TOLERANCE_MS)):
+        mine = _number(header.get(field))
+        if mine is None or used is None or abs(mine - used) * 1000.0 <= tolerance_ms:
+            continue
+        text = (f"header_{key}: {path}: the header's {field} is {mine * 1000:g} ms but {source} is {used * 1000:g} ms; "
+                f"{used * 1000:g} ms is used ({'basis echo time and ' if key == 'te' else ''}relaxation correction)")
+        if key == "te" and mine < used:
+            text += f" ({SHORT_HEADER_TE_NOTE})"
+        out.append(text)
+    return out
+
+
 def check_water_timing(water_header, scan_header, water_path, scan_path, *, water_te_s: float | None = None,
                        water_tr_s: float | None = None) -> None:
     """TE, TR and spectrometer frequency of the water reference against the metabolite scan's
