@@ -9,18 +9,16 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
-# The one place that makes the library importable when painmrs is not installed (a plain
-# checkout, or a conda env of envs/ that holds only its dependencies): this process, and
-# through PYTHONPATH every job it starts (scripts, shell rules, cluster jobs) import src/.
-try:
-    import painmrs  # noqa: F401
-except ImportError:
-    _SRC = str(Path(workflow.basedir) / "src")
-    sys.path.insert(0, _SRC)
+# The one place that puts the library on the path: a workflow checkout runs its own src/
+# (before any installed painmrs, which may be another version), in this process and, through
+# PYTHONPATH, in every job it starts (scripts, shell rules, cluster jobs).
+_SRC = Path(workflow.basedir) / "src"
+if (_SRC / "painmrs").is_dir():
+    sys.path.insert(0, str(_SRC))
     # (not an envvars directive: nothing is required of the user's environment)
     _ENV = os.environ
     _ENV.update(
-        PYTHONPATH=os.pathsep.join(p for p in (_SRC, _ENV.get("PYTHONPATH")) if p)
+        PYTHONPATH=os.pathsep.join(p for p in (str(_SRC), _ENV.get("PYTHONPATH")) if p)
     )
 
 from painmrs.configuration import job_options, load_study_options  # noqa: E402
