@@ -57,14 +57,33 @@ def job_param(rule, acq=None):
 
 
 def inventory_param():
-    """The inventory reads the validated config sections that describe the study's files and
-    tables (it checks scans, participants and sessions against them), as canonical JSON.
-    """
+    """What the inventory reads of the validated config (it checks scans, participants and
+    sessions against it), as canonical JSON: only that, so that e.g. a stats.power change does
+    not rerun the inventory (and, after it, the QC table)."""
     import json
 
-    # (quantify: a configured water_te_s / water_tr_s is what the water references are checked against)
-    sections = ("groups", "regions", "sequences", "analysis", "stats", "quantify")
-    chosen = {name: config.get(name) for name in sections}
+    stats = config.get("stats") or {}
+    chosen = {
+        name: config.get(name)
+        for name in ("groups", "regions", "sequences", "analysis")
+    }
+    # the covariates the inventory checks against the tables (study.inventory.configured_covariates)
+    chosen["stats"] = {
+        **{
+            s: {"covariates": stats[s]["covariates"]}
+            for s in ("group_comparison", "correlation")
+            if "covariates" in (stats.get(s) or {})
+        },
+        "longitudinal": [  # every entry, so that error keys keep their index
+            {"covariates": x.get("covariates")} if isinstance(x, dict) else {}
+            for x in (stats.get("longitudinal") or [])
+        ],
+    }
+    # a configured water TE/TR: what the water references are checked against
+    quantify = config.get("quantify") or {}
+    chosen["quantify"] = {
+        k: quantify[k] for k in ("water_te_s", "water_tr_s") if k in quantify
+    }
     chosen["execution"] = {"on_bad_scan": STUDY.execution.on_bad_scan}
     return json.dumps(chosen, sort_keys=True)
 
@@ -107,8 +126,9 @@ if workflow.is_main_process:
         slices=sorted(Path(BATCH_SLICES).glob("*.tsv")),
         batches_root=Path(RESULTS, "batches"),
         downstream=[f"{RESULTS}/qc/qc.tsv"],
-        # files already verified, by size and mtime (hidden: not in the provenance manifest)
-        verified_cache=f"{RESULTS}/.verified-derivatives.json",
+        # files already verified, by size and mtime: Snakemake's working-directory state, not a
+        # result (mtimes differ between runs of the same study)
+        verified_cache=".snakemake/painmrs/verified-derivatives.json",
     )
 ACQ_PATTERN = "|".join(re.escape(a) for a in config["sequences"])
 

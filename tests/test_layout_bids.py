@@ -174,16 +174,25 @@ def test_inventory_records_header_te_and_frequency(tmp_path):
     assert inv.scans["spectrometer_mhz"].tolist() == pytest.approx([123.2] * len(inv.scans))
 
 
-def test_echo_time_disagreeing_with_config(tmp_path):
+def test_echo_time_disagreeing_with_config(tmp_path, caplog):
+    """A header TE other than the config's is a warning naming the file and both values (the
+    config's wins); the scan and its water reference agreeing with each other is required."""
     from study_fixtures import tiny_mrs
 
     bids = make_study(tmp_path)
     scan = bids / "sub-HC002/ses-post/mrs/sub-HC002_ses-post_acq-press_voi-ACC_svs.nii.gz"
     tiny_mrs(scan, 0.035)
+    tiny_mrs(scan.with_name(scan.name.replace("_svs", "_mrsref")), 0.035)
+    with caplog.at_level("WARNING", logger="painmrs.inventory"):
+        inv = build_inventory(bids, _fail_config())
+    assert f"header_te: {scan}: the header's EchoTime is 35 ms but config sequences.press.te_ms is 30 ms; " \
+        "30 ms is used" in caplog.text
+    assert len(inv.scans) > 1
+    # the water reference left at 30 ms while its scan says 35 ms: named, with both files
+    tiny_mrs(scan.with_name(scan.name.replace("_svs", "_mrsref")), 0.030)
     with pytest.raises(InputError) as info:
         build_inventory(bids, _fail_config())
-    assert (info.value.path, info.value.field) == (str(scan), "EchoTime")
-    assert "header TE is 35 ms but config sequences.press.te_ms is 30 ms" in str(info.value)
+    assert info.value.field == "EchoTime" and str(scan) in str(info.value)
 
 
 def test_water_reference_from_another_scanner(tmp_path):
