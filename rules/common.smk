@@ -129,6 +129,7 @@ if workflow.is_main_process:
         # files already verified, by size and mtime: Snakemake's working-directory state, not a
         # result (mtimes differ between runs of the same study)
         verified_cache=".snakemake/painmrs/verified-derivatives.json",
+        incomplete_dir=".snakemake/incomplete",
     )
 ACQ_PATTERN = "|".join(re.escape(a) for a in config["sequences"])
 

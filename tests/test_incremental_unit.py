@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pandas as pd
 
@@ -165,3 +166,21 @@ def test_changed_batches_lose_their_manifests(tmp_path):
             (tmp_path / stage / f"{b}.tsv").write_text("x\n")
     assert len(invalidate_batches(tmp_path, ["b0002", "b0009"])) == 2
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.tsv")) == ["fit/b0001.tsv", "process/b0001.tsv"]
+
+
+def test_a_manifest_left_incomplete_by_a_killed_job_is_rebuilt(tmp_path, monkeypatch):
+    import base64
+
+    monkeypatch.chdir(tmp_path)
+    fit = Path("x_fit.tsv")
+    fit.write_text("a\n1\n")
+    manifest = Path("results/batches/process/b0007.tsv")
+    manifest.parent.mkdir(parents=True)
+    pd.DataFrame([{"stem": "x", "output": "fit", "path": str(fit), "sha256": sha256(fit), "message": ""}]).to_csv(
+        manifest, sep="\t", index=False)
+    marker = Path(".snakemake/incomplete") / base64.urlsafe_b64encode(str(manifest).encode()).decode()
+    assert invalidate_tampered([manifest], dry_run=False, incomplete_dir=marker.parent) == []
+    marker.parent.mkdir(parents=True)
+    marker.write_text("")
+    assert invalidate_tampered([manifest], dry_run=False, incomplete_dir=marker.parent) == [str(manifest)]
+    assert not manifest.exists()

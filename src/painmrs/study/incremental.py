@@ -163,6 +163,16 @@ def manifest_problems(manifest, verified: dict | None = None) -> list[str]:
     return problems
 
 
+def _marked_incomplete(manifest, incomplete_dir) -> bool:
+    """Snakemake's marker of an output whose job has not finished: ``<dir>/<base64 of path>``."""
+    if not incomplete_dir:
+        return False
+    import base64
+
+    name = base64.urlsafe_b64encode(str(manifest).encode()).decode()
+    return Path(incomplete_dir, name).is_file()
+
+
 def _read_verified(path) -> dict:
     try:
         data = json.loads(Path(path).read_text())
@@ -173,7 +183,7 @@ def _read_verified(path) -> dict:
 
 def invalidate_tampered(manifests, dry_run: bool, log: logging.Logger | None = None, *,
                         slices=(), stages=("process", "fit"), batches_root=None,
-                        downstream=(), verified_cache=None) -> list[str]:
+                        downstream=(), verified_cache=None, incomplete_dir=None) -> list[str]:
     """Remove each batch manifest whose derivative files were edited or deleted (SHA-256
     against the recorded one), so Snakemake rebuilds the batch: an edited value is never
     absorbed into the study tables. A batch that has a slice (``slices``: its inventory
@@ -191,6 +201,10 @@ def invalidate_tampered(manifests, dry_run: bool, log: logging.Logger | None = N
     hit = []
     for manifest in manifests:
         problems = manifest_problems(manifest, verified)
+        if not problems and _marked_incomplete(manifest, incomplete_dir):
+            # written by a job that was killed before Snakemake recorded its end (observed:
+            # --rerun-incomplete then kept the manifest, and its marker, after the checkpoint)
+            problems = [f"{manifest} (its job was interrupted: Snakemake's incomplete marker)"]
         if not problems:
             continue
         hit.append(str(manifest))
