@@ -22,8 +22,8 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
-from bad_input_fixtures import raw_pair, write_variant
-from study_fixtures import base_config, write_table
+from study_fixtures import base_config
+from test_bad_input_corpus import _study as corpus_study
 
 from painmrs.cli import main
 from painmrs.errors import InputError
@@ -67,15 +67,8 @@ def test_real_slaser_header_is_explained(shared_data):
 
 # ---- through the workflow's jobs: inventory -> processing -> fit -> qc.tsv -> report ------------
 def _study(root):
-    bids = root / "bids"
-    write_table(bids / "participants.tsv", ["participant_id", "group", "age", "sex"],
-                [("sub-HC001", "HC", 40, "F"), ("sub-HC002", "HC", 50, "M")])
-    for i, sub in enumerate(("sub-HC001", "sub-HC002")):
-        metab, ref = raw_pair(seed=11 + i)
-        folder = bids / sub / "mrs"
-        write_variant(folder / f"{sub}_acq-press_voi-ACC_svs.nii.gz", metab, "echo_time_35ms" if i else "valid")
-        write_variant(folder / f"{sub}_acq-press_voi-ACC_mrsref.nii.gz", ref, "echo_time_35ms" if i else "valid")
-    return bids
+    """Two participants; sub-HC002's scan and water reference say TE 35 ms (config: 30)."""
+    return corpus_study(root, svs_kind="echo_time_35ms", ref_kind="echo_time_35ms")
 
 
 def _basis(path):

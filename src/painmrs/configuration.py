@@ -24,14 +24,14 @@ from .fitting.config import fit_options, mega_diff_options
 from .fitting.model import FitOptions
 from .options import options_from_json, options_from_mapping, options_to_json
 from .processing.pipeline import ProcessingOptions
+from .provenance.manifest import find_seeds
 from .quantify.concentrations import QuantOptions
 from .quantify.config import qc_rules, quant_options
 from .quantify.qc import QCRules
 from .stats.config import ExclusionRules, StatsOptions, stats_options_from_config
-from .study.config import RENAMED_KEYS, validate_config
+from .study.config import bad_scan_policy, validate_config
 
 SCAN_FIGURES = ("all", "first_per_batch", "none")
-ON_BAD_SCAN = ("fail", "exclude")
 
 
 class _JSON:
@@ -234,17 +234,14 @@ def job_options(study: StudyOptions, rule: str, acq: str | None = None) -> str:
 # ---- parsing --------------------------------------------------------------------------------------
 def _execution(section: Mapping, source) -> ExecutionOptions:
     section = dict(section or {})
-    if "on_scan_error" in section:
-        # Only an unvalidated dict still has the deprecated key (validate_config renames it):
-        # code that set it explicitly meant it, so it wins over a default-looking on_bad_scan.
-        old = section.pop("on_scan_error")
-        section["on_bad_scan"] = RENAMED_KEYS["execution.on_scan_error"][1].get(old, old)
+    try:  # the one reading of on_bad_scan (with the deprecated on_scan_error of unvalidated dicts)
+        section["on_bad_scan"] = bad_scan_policy({"execution": section})
+    except InputError as exc:
+        raise InputError(source, exc.field, exc.message) from None
+    section.pop("on_scan_error", None)
     opts = options_from_mapping(ExecutionOptions, section, "execution", source)
     if opts.scan_figures not in SCAN_FIGURES:
         raise InputError(source, "execution.scan_figures", f"{opts.scan_figures!r} is not one of {', '.join(SCAN_FIGURES)}")
-    if opts.on_bad_scan not in ON_BAD_SCAN:
-        choices = ", ".join(repr(v) for v in ON_BAD_SCAN)
-        raise InputError(source, "execution.on_bad_scan", f"{opts.on_bad_scan!r} is not allowed: choose one of {choices}")
     return dataclasses.replace(opts, runtime_min_per_scan=float(opts.runtime_min_per_scan))
 
 
@@ -257,18 +254,6 @@ def _sequences(section: Mapping, source) -> dict[str, SequenceOptions]:
             entry["basis"] = {k: str(v) for k, v in sorted(basis.items())}
         out[str(acq)] = options_from_mapping(SequenceOptions, entry, f"sequences.{acq}", source)
     return out
-
-
-def _seeds(config: Mapping, prefix: str = "") -> dict[str, int]:
-    """Every integer config value whose key is ``seed`` or ends in ``_seed``, by dotted key."""
-    seeds: dict[str, int] = {}
-    for key, value in config.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            seeds.update(_seeds(value, dotted + "."))
-        elif (key == "seed" or str(key).endswith("_seed")) and isinstance(value, int) and not isinstance(value, bool):
-            seeds[dotted] = value
-    return seeds
 
 
 def study_options(config: Mapping, source: str | os.PathLike | None = None) -> StudyOptions:
@@ -286,7 +271,7 @@ def study_options(config: Mapping, source: str | os.PathLike | None = None) -> S
         report=options_from_mapping(ReportOptions, config.get("report"), "report", source),
         execution=_execution(config.get("execution"), source),
         sequences=sequences,
-        seeds=_seeds(config),
+        seeds=find_seeds(config),
     )
 
 
